@@ -1,0 +1,235 @@
+"""The NSD data contract: where a subject's files live, how they are read, what they must hold.
+
+Every file of a subject is read here and nowhere else. Each inconsistency raises one
+DataContractError whose message starts with the offending file's path.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+ROI_GROUPS = {
+    # group: (names dict key, labels key)
+    "retino": ("ret_prf_roi_names", "roi_labels_retino"),
+    "face": ("floc_face_roi_names", "roi_labels_face"),
+    "place": ("floc_place_roi_names", "roi_labels_place"),
+    "body": ("floc_body_roi_names", "roi_labels_body"),
+}
+ROI_INFO_KEYS = ("voxel_mask", "brain_nii_shape", "noise_ceiling_avgreps",
+                 *[k for pair in ROI_GROUPS.values() for k in pair])
+IMAGE_INFO_COLUMNS = ("unique_ims", "n_reps", "shared1000")
+BETAS_DATASET = "/betas"
+FEATURES_DATASET = "features"
+
+
+class DataContractError(ValueError):
+    """An input file breaks the data contract. str() names the file and the problem."""
+
+    def __init__(self, path, problem):
+        self.path, self.problem = str(path), problem
+        super().__init__(f"{path}: {problem}")
+
+
+def subject_files(root, subject, layers) -> dict:
+    """The fixed paths of a subject's inputs under root (usually 'resources')."""
+    base = os.path.join(root, subject)
+    return {
+        "betas": os.path.join(base, "betas_avg_bigmask.hdf5"),
+        "image_info": os.path.join(base, "image_info.csv"),
+        "roi_info": os.path.join(base, "voxel_roi_info.npy"),
+        "features": {layer: os.path.join(base, "features", f"{layer}.hdf5") for layer in layers},
+    }
+
+
+def _exists(path):
+    if not os.path.isfile(path):
+        raise DataContractError(path, "file is missing")
+
+
+def _h5_dataset(path, name):
+    import h5py
+    _exists(path)
+    try:
+        f = h5py.File(path, "r")
+    except OSError as e:
+        raise DataContractError(path, f"not a readable HDF5 file ({e})") from None
+    if name not in f:
+        keys = list(f.keys())
+        f.close()
+        raise DataContractError(path, f"dataset '{name}' is missing (datasets: {keys})")
+    ds = f[name]
+    if ds.ndim != 2:
+        f.close()
+        raise DataContractError(path, f"dataset '{name}' must be 2-D, has shape {ds.shape}")
+    return f, ds
+
+
+def _read(path, ds, rows, cols):
+    try:
+        if rows is None and cols is None:
+            return ds[()]
+        data = ds[np.sort(rows)] if rows is not None else ds[()]
+        return data[:, cols] if cols is not None else data
+    except OSError as e:  # truncated file: the header opens, the data does not read
+        raise DataContractError(path, f"data cannot be read, file truncated or corrupt ({e})") from None
+
+
+def betas_shape(path):
+    f, ds = _h5_dataset(path, BETAS_DATASET)
+    with f:
+        return ds.shape
+
+
+def load_betas(path, rows=None, cols=None, dtype=None) -> np.ndarray:
+    """Betas [images x voxels]; optionally only the given (sorted) rows and columns."""
+    f, ds = _h5_dataset(path, BETAS_DATASET)
+    with f:
+        data = _read(path, ds, rows, cols)
+    return data.astype(dtype, copy=False) if dtype is not None else data
+
+
+def load_features(path, n_rows=None) -> np.ndarray:
+    """Features [images x features], checked finite and (optionally) row count."""
+    f, ds = _h5_dataset(path, FEATURES_DATASET)
+    with f:
+        data = _read(path, ds, None, None)
+    if n_rows is not None and data.shape[0] != n_rows:
+        raise DataContractError(path, f"has {data.shape[0]} rows, image_info has {n_rows}")
+    bad = ~np.isfinite(data)
+    if bad.any():
+        rows = np.unique(np.nonzero(bad)[0])
+        raise DataContractError(path, f"features hold NaN or inf in {len(rows)} rows (first: {rows[:5].tolist()})")
+    return data
+
+
+def load_image_info(path):
+    import pandas as pd
+    _exists(path)
+    try:
+        info = pd.read_csv(path)
+    except Exception as e:  # pandas raises several types for unparsable files
+        raise DataContractError(path, f"not a readable CSV file ({e})") from None
+    missing = [c for c in IMAGE_INFO_COLUMNS if c not in info.columns]
+    if missing:
+        raise DataContractError(path, f"missing column(s) {missing}")
+    if info["shared1000"].dtype != bool:
+        raise DataContractError(path, f"column 'shared1000' must be boolean (True/False), has dtype {info['shared1000'].dtype}")
+    reps = info["n_reps"]
+    if not np.issubdtype(reps.dtype, np.integer) or (reps < 0).any():
+        raise DataContractError(path, "column 'n_reps' must hold non-negative integers")
+    return info
+
+
+def load_roi_info(path) -> dict:
+    _exists(path)
+    try:
+        rinfo = np.load(path, allow_pickle=True).item()
+    except Exception as e:  # unpickling can fail in many ways
+        raise DataContractError(path, f"not a readable pickled dict ({e})") from None
+    if not isinstance(rinfo, dict):
+        raise DataContractError(path, f"must hold a dict, holds {type(rinfo).__name__}")
+    missing = [k for k in ROI_INFO_KEYS if k not in rinfo]
+    if missing:
+        raise DataContractError(path, f"missing key(s) {missing}")
+    mask = np.asarray(rinfo["voxel_mask"])
+    shape = tuple(int(s) for s in rinfo["brain_nii_shape"])
+    if mask.ndim != 1 or mask.size != int(np.prod(shape)):
+        raise DataContractError(path, f"voxel_mask has {mask.size} entries, brain_nii_shape {shape} needs {int(np.prod(shape))}")
+    rinfo["voxel_mask"] = mask.astype(bool)
+    n_vox = int(rinfo["voxel_mask"].sum())
+    if len(rinfo["noise_ceiling_avgreps"]) != n_vox:
+        raise DataContractError(path, f"noise_ceiling_avgreps has {len(rinfo['noise_ceiling_avgreps'])} entries, voxel_mask selects {n_vox}")
+    for _, labels_key in ROI_GROUPS.values():
+        if np.asarray(rinfo[labels_key]).size != mask.size:
+            raise DataContractError(path, f"{labels_key} has {np.asarray(rinfo[labels_key]).size} entries, voxel_mask has {mask.size}")
+    return rinfo
+
+
+def roi_names(rinfo) -> list:
+    """All ROI names the dictionaries define, in dictionary order, plus 'all'."""
+    names = [n for names_key, _ in ROI_GROUPS.values() for n in rinfo[names_key]]
+    return names + ["all"]
+
+
+def roi_voxels(rinfo, name, merged=None) -> np.ndarray:
+    """Bool over the bigmask voxels: the reference's get_roi_vox, plus merged ROIs."""
+    merged = merged or {}
+    mask = rinfo["voxel_mask"]
+    if name == "all":
+        return np.ones(int(mask.sum()), dtype=bool)
+    for names_key, labels_key in ROI_GROUPS.values():
+        if name in rinfo[names_key]:
+            return np.asarray(rinfo[labels_key])[mask] == rinfo[names_key][name]
+    if name in merged:
+        return np.logical_or.reduce([roi_voxels(rinfo, part) for part in merged[name]])
+    raise KeyError(name)
+
+
+@dataclass
+class SubjectData:
+    """What a validated subject provides to the analysis."""
+    n_images: int
+    n_voxels: int
+    good_rows: np.ndarray      # bool over image rows: n_reps > 0
+    shared1000: np.ndarray     # bool over image rows
+    roi_masks: dict            # name -> bool over bigmask voxels
+    noise_ceiling: np.ndarray  # fraction (reference divides by 100), per bigmask voxel
+    roi_info: dict
+
+
+def validate_subject(files, layers, rois, merged=None, chunk_voxels=4096) -> SubjectData:
+    """Read and check a subject's whole input set. Raises DataContractError on the first problem."""
+    info = load_image_info(files["image_info"])
+    rinfo = load_roi_info(files["roi_info"])
+    n_images = len(info)
+    n_reps = info["n_reps"].to_numpy()
+    n_bigmask = int(rinfo["voxel_mask"].sum())
+
+    betas_path = files["betas"]
+    f, ds = _h5_dataset(betas_path, BETAS_DATASET)
+    with f:
+        if ds.shape[0] != n_images:
+            raise DataContractError(betas_path, f"has {ds.shape[0]} rows, image_info {files['image_info']} has {n_images}")
+        if ds.shape[1] != n_bigmask:
+            raise DataContractError(betas_path, f"has {ds.shape[1]} voxels, voxel_mask in {files['roi_info']} selects {n_bigmask}")
+        good = n_reps > 0
+        for start in range(0, ds.shape[1], chunk_voxels):
+            block = _read_block(betas_path, ds, start, chunk_voxels)
+            nan = np.isnan(block)
+            bad_rows = np.flatnonzero(nan.any(axis=1) & good)
+            if bad_rows.size:
+                raise DataContractError(betas_path, f"NaN betas in {bad_rows.size} rows with n_reps > 0 (first rows: {bad_rows[:5].tolist()})")
+            missing = np.flatnonzero(~nan.all(axis=1) & ~good)
+            if missing.size:
+                raise DataContractError(betas_path, f"rows with n_reps == 0 must be all NaN; rows {missing[:5].tolist()} are not")
+            inf_cols = np.flatnonzero(np.isinf(block[good]).any(axis=0))
+            if inf_cols.size:
+                raise DataContractError(betas_path, f"infinite betas in voxel columns {(inf_cols + start)[:5].tolist()}")
+            flat = np.flatnonzero(np.ptp(block[good], axis=0) == 0)
+            if flat.size:
+                raise DataContractError(betas_path, f"{flat.size} voxel columns are constant over the images (first: {(flat + start)[:5].tolist()}); R2 is undefined there")
+
+    for layer in layers:
+        load_features(files["features"][layer], n_rows=n_images)
+
+    known = set(roi_names(rinfo)) | set(merged or {})
+    absent = [r for r in rois if r not in known]
+    if absent:
+        raise DataContractError(files["roi_info"], f"configured ROI(s) {absent} are not defined (known: {sorted(known)})")
+    masks = {r: roi_voxels(rinfo, r, merged) for r in rois}
+    empty = [r for r, m in masks.items() if not m.any()]
+    if empty:
+        raise DataContractError(files["roi_info"], f"configured ROI(s) {empty} contain no voxel of the bigmask")
+    return SubjectData(n_images=n_images, n_voxels=n_bigmask, good_rows=good,
+                       shared1000=info["shared1000"].to_numpy(), roi_masks=masks,
+                       noise_ceiling=np.asarray(rinfo["noise_ceiling_avgreps"], dtype=np.float64) / 100,
+                       roi_info=rinfo)
+
+
+def _read_block(path, ds, start, width):
+    try:
+        return ds[:, start:start + width]
+    except OSError as e:
+        raise DataContractError(path, f"data cannot be read, file truncated or corrupt ({e})") from None

@@ -1,0 +1,192 @@
+"""The embedded demo subject: a deterministic synthetic NSD-like subject on pycortex's S1.
+
+Two steps. ``s1_anatomy`` asks pycortex for S1's cortical mask and ROI masks in the
+``fullhead`` transform (slow, about a minute; the workflow caches it). ``make_subject``
+turns that anatomy into a subject that follows the data contract exactly:
+- the volume axes are laid out so that the reference's ``get_full_volume`` (C-order
+  reshape to brain_nii_shape, then moveaxis [0,1,2] -> [2,1,0]) lands every voxel
+  back in S1's fullhead volume (31 x 100 x 100): brain_nii_shape is (100, 100, 31);
+- NSD ROI names come from S1's outlines (see ``nsd_rois`` for the derived ones);
+- five layers of 100 features from a latent chain (each layer shares variance with
+  its neighbours and has its own), voxel responses from a known layer mixture per ROI
+  (early areas prefer early layers, category areas late ones) plus noise whose level
+  sets ``noise_ceiling_avgreps``.
+"""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+VOLUME_SHAPE = (31, 100, 100)           # pycortex S1 / fullhead, (z, y, x)
+BRAIN_NII_SHAPE = VOLUME_SHAPE[::-1]    # what get_full_volume's moveaxis turns into VOLUME_SHAPE
+
+RETINO = {"V1v": 1, "V1d": 2, "V2v": 3, "V2d": 4, "V3v": 5, "V3d": 6, "hV4": 7}
+FACE = {"OFA": 1, "FFA-1": 2, "FFA-2": 3}
+PLACE = {"OPA": 1, "PPA": 2, "RSC": 3}
+BODY = {"EBA": 1}
+# Which layer (index into the five layers) each ROI's voxels prefer.
+ROI_PREFERENCE = {"V1v": 0, "V1d": 0, "V2v": 1, "V2d": 1, "V3v": 2, "V3d": 1, "hV4": 2,
+                  "OFA": 3, "OPA": 3, "EBA": 3, "FFA-1": 4, "FFA-2": 4, "PPA": 4, "RSC": 4}
+S1_OUTLINES = ["V1", "V2", "V3", "FFA", "PPA", "EBA", "OFA", "OPA", "RSC"]
+
+
+def s1_anatomy(cortex) -> dict:
+    """Cortical mask and ROI masks of S1/fullhead as bool volumes (the slow step)."""
+    cortical = cortex.db.get_mask("S1", "fullhead", "thick").astype(bool)
+    rois = cortex.utils.get_roi_masks("S1", "fullhead", roi_list=S1_OUTLINES, gm_sampler="cortical",
+                                      split_lr=False, threshold=None, return_dict=True)
+    out = {"cortical": cortical}
+    out.update({f"roi_{k}": np.asarray(v) > 0 for k, v in rois.items()})
+    return out
+
+
+def _split(mask, axis, coords_sign=1):
+    """Split a mask at the median coordinate along axis: (low half, high half)."""
+    idx = np.argwhere(mask)
+    med = np.median(idx[:, axis] * coords_sign)
+    low = np.zeros_like(mask)
+    high = np.zeros_like(mask)
+    sel = idx[:, axis] * coords_sign <= med
+    low[tuple(idx[sel].T)] = True
+    high[tuple(idx[~sel].T)] = True
+    return low, high
+
+
+def nsd_rois(anat) -> dict:
+    """NSD ROI names on S1's outlines.
+
+    Direct: OFA, PPA, RSC, OPA, EBA. Derived: V1/V2/V3 split at their median z
+    (superior half = dorsal 'd', inferior half = ventral 'v'); FFA split at its median
+    y into posterior FFA-1 and anterior FFA-2; hV4 (S1 has no V4 outline) = cortical
+    voxels within 2 voxels of the ventral V3 half, inferior to its median and outside
+    every other ROI.
+    """
+    cortical = anat["cortical"]
+    # posterior = the side of the y axis where V1 lies relative to the whole cortex
+    post_sign = 1 if np.argwhere(anat["roi_V1"])[:, 1].mean() < np.argwhere(cortical)[:, 1].mean() else -1
+    rois = {}
+    for area in ("V1", "V2", "V3"):
+        ventral, dorsal = _split(anat[f"roi_{area}"], axis=0)
+        rois[f"{area}v"], rois[f"{area}d"] = ventral, dorsal
+    posterior, anterior = _split(anat["roi_FFA"], axis=1, coords_sign=post_sign)
+    rois["FFA-1"], rois["FFA-2"] = posterior, anterior
+    for name in ("OFA", "OPA", "PPA", "RSC", "EBA"):
+        rois[name] = anat[f"roi_{name}"].copy()
+    taken = np.logical_or.reduce(list(rois.values()))
+    from scipy.ndimage import binary_dilation
+    near = binary_dilation(rois["V3v"], iterations=2) & cortical & ~taken
+    z_cut = np.median(np.argwhere(rois["V3v"])[:, 0])
+    zz = np.arange(VOLUME_SHAPE[0])[:, None, None]
+    rois["hV4"] = near & (zz <= z_cut)
+    return rois
+
+
+def _to_nsd_flat(volume):
+    """pycortex (z, y, x) volume -> flat vector in the reference's brain_nii_shape C-order."""
+    return np.ascontiguousarray(np.moveaxis(volume, [0, 1, 2], [2, 1, 0])).reshape(-1)
+
+
+def make_subject(anat, *, layers, n_images=1500, n_shared=300, n_zero_reps=12, n_voxels=4000,
+                 n_features=100, layer_correlation=0.6, seed=0) -> dict:
+    """All arrays of a demo subject, ready to be written at the contract's paths."""
+    rng = np.random.default_rng(seed)
+    n_layers = len(layers)
+    rois = nsd_rois(anat)
+    in_roi = np.logical_or.reduce(list(rois.values()))
+    cortical = anat["cortical"] | in_roi
+
+    # bigmask: every ROI voxel, then the most posterior cortical voxels up to n_voxels
+    coords = np.argwhere(cortical)
+    post_sign = 1 if np.argwhere(rois["V1v"] | rois["V1d"])[:, 1].mean() < coords[:, 1].mean() else -1
+    order = np.argsort(coords[:, 1] * post_sign, kind="stable")
+    bigmask = in_roi.copy()
+    for z, y, x in coords[order]:
+        if bigmask.sum() >= n_voxels:
+            break
+        bigmask[z, y, x] = True
+    voxel_mask = _to_nsd_flat(bigmask)
+    n_vox = int(voxel_mask.sum())
+
+    labels = {}
+    for key, names in (("retino", RETINO), ("face", FACE), ("place", PLACE), ("body", BODY)):
+        vol = np.zeros(VOLUME_SHAPE, dtype=np.int32)
+        for name, code in names.items():
+            vol[rois[name] & (vol == 0)] = code
+        labels[key] = _to_nsd_flat(vol)
+
+    # preferred layer: from the ROI, else from the posterior-anterior position
+    yflat = _to_nsd_flat(np.broadcast_to(np.arange(VOLUME_SHAPE[1])[None, :, None], VOLUME_SHAPE))[voxel_mask]
+    depth = (yflat - yflat.min()) if post_sign == 1 else (yflat.max() - yflat)
+    preferred = np.minimum((depth / (depth.max() + 1) * n_layers).astype(int), n_layers - 1)
+    for name, layer in ROI_PREFERENCE.items():
+        preferred[_to_nsd_flat(rois[name])[voxel_mask]] = min(layer, n_layers - 1)
+    jitter = rng.random(n_vox) < 0.1
+    preferred[jitter] = np.clip(preferred[jitter] + rng.choice([-1, 1], jitter.sum()), 0, n_layers - 1)
+
+    # mixture over layers: 0.7 on the preferred one, the rest on its neighbours
+    dist = np.abs(np.arange(n_layers)[:, None] - preferred[None, :])
+    mix = np.where(dist == 0, 0.7, np.where(dist == 1, 0.15, 0.0))
+    mix /= mix.sum(axis=0, keepdims=True)
+
+    # features: a latent chain, each layer its own scale spectrum (PCA-like)
+    latents = [rng.standard_normal((n_images, n_features))]
+    for _ in range(n_layers - 1):
+        latents.append(np.sqrt(layer_correlation) * latents[-1]
+                       + np.sqrt(1 - layer_correlation) * rng.standard_normal((n_images, n_features)))
+    spectrum = np.linspace(3.0, 0.3, n_features)
+    features = {layer: (g * spectrum).astype(np.float32) for layer, g in zip(layers, latents)}
+
+    signal = np.zeros((n_images, n_vox))
+    for k, g in enumerate(latents):
+        beta = rng.standard_normal((n_features, n_vox)) / np.sqrt(n_features)
+        signal += np.sqrt(mix[k])[None, :] * (g @ beta)
+    signal /= signal.std(axis=0, keepdims=True)
+
+    # noise: per-repetition sd from a target noise ceiling (NSD: 3 repetitions)
+    nc = rng.uniform(0.05, 0.75, n_vox)
+    nc[rng.random(n_vox) < 0.15] = rng.uniform(0.005, 0.05)   # some voxels with little signal
+    rep_sd = np.sqrt(3 * (1 / nc - 1))
+    n_reps = rng.choice([3, 3, 3, 2, 1], size=n_images)
+    shared = np.zeros(n_images, dtype=bool)
+    shared[rng.choice(n_images, n_shared, replace=False)] = True
+    zero = rng.choice(np.flatnonzero(~shared), n_zero_reps, replace=False)
+    n_reps[zero] = 0
+    noise = rng.standard_normal((n_images, n_vox)) * rep_sd[None, :] / np.sqrt(np.maximum(n_reps, 1))[:, None]
+    betas = (signal + noise).astype(np.float32)
+    betas[n_reps == 0] = np.nan
+
+    roi_info = {
+        "voxel_mask": voxel_mask,
+        "brain_nii_shape": np.array(BRAIN_NII_SHAPE),
+        "noise_ceiling_avgreps": nc * 100,
+        "roi_labels_retino": labels["retino"], "roi_labels_face": labels["face"],
+        "roi_labels_place": labels["place"], "roi_labels_body": labels["body"],
+        "ret_prf_roi_names": dict(RETINO), "floc_face_roi_names": dict(FACE),
+        "floc_place_roi_names": dict(PLACE), "floc_body_roi_names": dict(BODY),
+    }
+    image_info = {"unique_ims": rng.choice(73000, n_images, replace=False),
+                  "n_reps": n_reps, "shared1000": shared}
+    return {"betas": betas, "image_info": image_info, "roi_info": roi_info, "features": features,
+            "preferred_layer": preferred, "mixture": mix.T}
+
+
+def write_subject(files, subject, ground_truth_path):
+    """Write make_subject's output at the contract's paths (each file atomically)."""
+    import h5py
+    import pandas as pd
+    from .io import atomic_path
+    os.makedirs(os.path.dirname(files["betas"]), exist_ok=True)
+    with atomic_path(files["betas"]) as tmp, h5py.File(tmp, "w") as f:
+        f.create_dataset("betas", data=subject["betas"])
+    with atomic_path(files["image_info"]) as tmp:
+        pd.DataFrame(subject["image_info"]).to_csv(tmp, index=False)
+    with atomic_path(files["roi_info"]) as tmp, open(tmp, "wb") as fh:
+        np.save(fh, subject["roi_info"], allow_pickle=True)
+    for layer, path in files["features"].items():
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+            f.create_dataset("features", data=subject["features"][layer])
+    with atomic_path(ground_truth_path) as tmp, h5py.File(tmp, "w") as f:
+        f.create_dataset("preferred_layer", data=subject["preferred_layer"])
+        f.create_dataset("mixture", data=subject["mixture"])

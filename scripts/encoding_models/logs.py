@@ -1,0 +1,28 @@
+"""Logging for rule scripts: everything, the error included, goes to the rule's log file."""
+from __future__ import annotations
+
+import contextlib
+import logging
+import sys
+import warnings
+
+
+@contextlib.contextmanager
+def rule_log(path):
+    """Send logging, warnings and stderr to ``path``; log the error before re-raising it."""
+    handler = logging.FileHandler(path, mode="w")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    logging.captureWarnings(True)
+    warnings.simplefilter("default")
+    try:
+        yield logging.getLogger("encoding_models")
+    except Exception as e:
+        logging.getLogger("encoding_models").error("%s: %s", type(e).__name__, e)
+        print(f"ERROR: {e}", file=sys.stderr)
+        raise
+    finally:
+        root.removeHandler(handler)
+        handler.close()

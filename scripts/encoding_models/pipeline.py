@@ -1,0 +1,203 @@
+"""One function per workflow stage: read inputs through the contract, compute, write results.
+
+The rule scripts call exactly one of these. Results are written atomically, so a
+failed or interrupted stage leaves nothing at its output path.
+"""
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+from . import contract, partition, ridge, splits
+from .io import atomic_path, read_h5, write_h5
+
+log = logging.getLogger("encoding_models")
+
+
+def pair_name(a, b):
+    return f"{a}+{b}"
+
+
+def model_layers(model):
+    return model.split("+")
+
+
+# --------------------------------------------------------------------------- prepare
+def prepare(files, layers, rois, merged_rois, split_seed, pct_holdout, out_path):
+    """Validate a subject's inputs; write its split, voxel selection and ROI membership."""
+    subj = contract.validate_subject(files, layers, rois, merged_rois)
+    good = np.flatnonzero(subj.good_rows)
+    trn, out, val = splits.make_split(subj.shared1000[good], split_seed, pct_holdout)
+    union = np.logical_or.reduce([subj.roi_masks[r] for r in rois])
+    voxel_index = np.flatnonzero(union)
+    members = np.stack([subj.roi_masks[r][voxel_index] for r in rois])
+    write_h5(out_path, {
+        "good_rows": good, "trn": trn, "out": out, "val": val,
+        "voxel_index": voxel_index, "roi_names": np.array(rois), "roi_members": members,
+        "noise_ceiling": subj.noise_ceiling[voxel_index], "n_images": subj.n_images,
+    }, attrs={"split_seed": split_seed, "pct_holdout": pct_holdout, "n_bigmask_voxels": subj.n_voxels})
+    log.info("%s: %d images kept of %d; trn %d, holdout %d, val %d; %d voxels in %d ROIs",
+             files["betas"], good.size, subj.n_images, trn.sum(), out.sum(), val.sum(),
+             voxel_index.size, len(rois))
+
+
+def _responses(files, prep, precision):
+    """Betas of the kept rows and selected voxels, rounded as configured."""
+    y = contract.load_betas(files["betas"], rows=prep["good_rows"], cols=prep["voxel_index"])
+    return splits.quantize(y, precision)
+
+
+# --------------------------------------------------------------------------- crossprod
+def crossprod(files, layer, prepared_path, precision, device, batch_size, out_path):
+    """Normalised features of one layer and their products with the responses.
+
+    Writes x_trn/x_out/x_val ([n x p+1], intercept last, as float64 holding the
+    configured precision) and xty_trn/xty_out ([p+1 x V]). Every fit that contains
+    this layer reuses the products.
+    """
+    prep = read_h5(prepared_path)
+    f = contract.load_features(files["features"][layer], n_rows=int(prep["n_images"]))[prep["good_rows"]]
+    xs = [splits.quantize(x, precision).astype(np.float64)
+          for x in splits.split_normalize(f, prep["trn"], prep["out"], prep["val"])]
+    y = _responses(files, prep, precision)
+    dev = ridge.resolve_device(device)
+    xty_trn = ridge.cross_products(xs[0], y[prep["trn"]], batch_size=batch_size, device=dev)
+    xty_out = ridge.cross_products(xs[1], y[prep["out"]], batch_size=batch_size, device=dev)
+    write_h5(out_path, {"x_trn": xs[0], "x_out": xs[1], "x_val": xs[2],
+                        "xty_trn": xty_trn, "xty_out": xty_out,
+                        "voxel_index": prep["voxel_index"]},
+             attrs={"layer": layer, "precision": precision})
+
+
+def _design(crossprod_paths):
+    """A model's design and products from its layers' files: [A B ... 1] (one intercept)."""
+    parts = [read_h5(p) for p in crossprod_paths]
+    if len(parts) == 1:
+        d = parts[0]
+        return d["x_trn"], d["x_out"], d["x_val"], d["xty_trn"], d["xty_out"]
+    cat = lambda key, axis: np.concatenate([d[key][:, :-1] if axis == 1 else d[key][:-1] for d in parts]
+                                           + [parts[0][key][:, -1:] if axis == 1 else parts[0][key][-1:]], axis=axis)
+    return cat("x_trn", 1), cat("x_out", 1), cat("x_val", 1), cat("xty_trn", 0), cat("xty_out", 0)
+
+
+# --------------------------------------------------------------------------- fit
+def fit(files, model, crossprod_paths, prepared_path, *, lambdas, intercept, refit, precision,
+        device, batch_size, out_path):
+    """Fit one model (a layer or a layer pair) for every selected voxel."""
+    lambdas = ridge.check_lambdas(lambdas)
+    prep = read_h5(prepared_path)
+    x_trn, x_out, x_val, xty_trn, xty_out = _design(crossprod_paths)
+    y = _responses(files, prep, precision)
+    res = ridge.fit_ridge(x_trn, x_out, x_val, y[prep["trn"]], y[prep["out"]], y[prep["val"]], lambdas,
+                          xty_trn=xty_trn, xty_out=xty_out, intercept=intercept, refit=refit,
+                          batch_size=batch_size, device=ridge.resolve_device(device))
+    write_h5(out_path, {"r2": res.r2, "best_lambda": res.best_lambda,
+                        "best_lambda_index": res.best_index, "voxel_index": prep["voxel_index"],
+                        "lambdas": lambdas},
+             attrs={"model": model, "n_features": x_trn.shape[1] - 1, "intercept": intercept,
+                    "refit": refit, "precision": precision, "n_rescored": res.n_rescored})
+    log.info("%s: %d voxels, median R2 %.4f, %d near-tie voxels re-scored the reference's way",
+             model, res.r2.size, np.median(res.r2), res.n_rescored)
+
+
+# --------------------------------------------------------------------------- partition
+def partition_pair(fit_a, fit_b, fit_ab, out_path):
+    a, b, ab = (read_h5(p, ["r2", "voxel_index"]) for p in (fit_a, fit_b, fit_ab))
+    if not (np.array_equal(a["voxel_index"], ab["voxel_index"]) and np.array_equal(b["voxel_index"], ab["voxel_index"])):
+        raise ValueError(f"{fit_ab}: voxel_index differs from its layers' fits; rerun the fits")
+    parts = partition.variance_partition(a["r2"], b["r2"], ab["r2"])
+    write_h5(out_path, {**parts, "voxel_index": ab["voxel_index"]})
+
+
+def best_layer(fit_paths, layers, out_path):
+    fits = [read_h5(p, ["r2", "voxel_index"]) for p in fit_paths]
+    best, best_r2 = partition.best_layer([f["r2"] for f in fits])
+    write_h5(out_path, {"best_layer": best, "best_r2": best_r2, "voxel_index": fits[0]["voxel_index"],
+                        "layers": np.array(layers)})
+
+
+# --------------------------------------------------------------------------- summaries
+def summaries(prepared_path, layers, fit_paths, best_layer_path, pairs, partition_paths,
+              out_layer_r2, out_counts, out_partition, nc_threshold=None):
+    """The per-ROI tables answering the reference's questions 1, 2, 4 and 6.
+
+    nc_threshold (optional): also report R2 divided by the noise ceiling, over voxels
+    whose noise ceiling (as a fraction) is at least the threshold.
+    """
+    import pandas as pd
+    prep = read_h5(prepared_path)
+    rois, members, nc = list(prep["roi_names"]), prep["roi_members"], prep["noise_ceiling"]
+    rows = []
+    for layer, path in zip(layers, fit_paths):
+        r2 = read_h5(path, ["r2"])["r2"]
+        for roi, m in zip(rois, members):
+            row = {"roi": roi, "layer": layer, **partition.describe(r2[m])}
+            if nc_threshold is not None:
+                keep = m & (nc >= nc_threshold) & (nc > 0)
+                d = partition.describe(r2[keep] / nc[keep])
+                row.update({f"{k}_r2_over_nc": v for k, v in d.items()})
+            rows.append(row)
+    _write_tsv(pd.DataFrame(rows), out_layer_r2)
+
+    best = read_h5(best_layer_path, ["best_layer"])["best_layer"]
+    counts = [{"roi": roi, "layer": layer, "count": int(np.sum(best[m] == li))}
+              for roi, m in zip(rois, members) for li, layer in enumerate(layers)]
+    _write_tsv(pd.DataFrame(counts), out_counts)
+
+    prow = []
+    for (a, b), path in zip(pairs, partition_paths):
+        d = read_h5(path)
+        for roi, m in zip(rois, members):
+            row = {"roi": roi, "pair": pair_name(a, b), "layer_a": a, "layer_b": b, "n_voxels": int(m.sum())}
+            for key in ("unique_a", "unique_b", "shared", "r2_joint"):
+                stats = partition.describe(d[key][m])
+                row.update({f"{key}_{s}": stats[s] for s in ("median", "min", "max")})
+            prow.append(row)
+    _write_tsv(pd.DataFrame(prow), out_partition)
+
+
+def _write_tsv(df, path):
+    with atomic_path(path) as tmp:
+        df.to_csv(tmp, sep="\t", index=False, float_format="%.10g")
+
+
+# --------------------------------------------------------------------------- maps
+def warm_pycortex_cache(store, pycortex_subject, xfm, roi_info_path, height, with_rois, out_path):
+    """Render one throw-away flatmap under the store's exclusive lock, so that every
+    cache the map jobs read (flat pixel maps, curvature, ROI overlays) exists before
+    they run in parallel."""
+    import tempfile
+    from . import cortex_store, maps
+    cortex = cortex_store.import_cortex(store)
+    rinfo = contract.load_roi_info(roi_info_path)
+    vol = maps.result_volume(np.zeros(int(rinfo["voxel_mask"].sum())), np.arange(int(rinfo["voxel_mask"].sum())), rinfo)
+    with cortex_store.store_lock(store), tempfile.TemporaryDirectory() as tmp:
+        maps.flatmap(cortex, vol, pycortex_subject, xfm, cmap="Blues", vmin=0, vmax=1, title="cache",
+                     out_png=f"{tmp}/cache.png", with_rois=maps.use_rois(with_rois), height=height)
+    with atomic_path(out_path) as tmp, open(tmp, "w") as fh:
+        fh.write(f"{pycortex_subject} {xfm} height={height}\n")
+
+
+def result_flatmap(store, pycortex_subject, xfm, roi_info_path, result_path, dataset, *, cmap, vmin, vmax,
+                   title, out_png, with_rois, height, legend=None):
+    """One flatmap of one dataset of a result file."""
+    from . import cortex_store, maps
+    cortex = cortex_store.import_cortex(store)
+    rinfo = contract.load_roi_info(roi_info_path)
+    res = read_h5(result_path, [dataset, "voxel_index"])
+    vol = maps.result_volume(res[dataset], res["voxel_index"], rinfo)
+    with atomic_path(out_png) as tmp:
+        maps.flatmap(cortex, vol, pycortex_subject, xfm, cmap=cmap, vmin=vmin, vmax=vmax, title=title,
+                     out_png=tmp, with_rois=maps.use_rois(with_rois), height=height, legend=legend)
+
+
+def roi_figures(partition_tsv, counts_tsv, layers, subject, out_partition, out_best):
+    import pandas as pd
+    from . import maps
+    with atomic_path(out_partition) as tmp:
+        maps.partition_bars(pd.read_csv(partition_tsv, sep="\t"), layers, tmp,
+                            f"{subject}: median unique and shared variance per ROI")
+    with atomic_path(out_best) as tmp:
+        maps.best_layer_bars(pd.read_csv(counts_tsv, sep="\t"), layers, tmp,
+                             f"{subject}: best layer per ROI")

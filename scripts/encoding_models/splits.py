@@ -1,0 +1,59 @@
+"""Train / holdout / validation split and feature normalisation, as the reference does them."""
+from __future__ import annotations
+
+import numpy as np
+
+# The reference's per-subject seeds, for NSD subjects 1..8 (index 8 is spare).
+NSD_SPLIT_SEEDS = [171301, 42102, 490304, 521005, 11407, 501610, 552211, 450013, 824387]
+
+
+def make_split(shared1000, seed: int, pct_holdout: float = 0.10):
+    """Boolean masks (trn, out, val) over the images kept (rows with n_reps > 0).
+
+    val = the shared1000 images; holdout = ceil(pct_holdout * rest), drawn with the
+    legacy numpy RNG exactly as the reference (np.random.seed, np.random.shuffle);
+    train = the remainder. The global numpy RNG state is restored afterwards.
+    """
+    val = np.asarray(shared1000, dtype=bool)
+    n_total = val.size
+    n_notval = int(np.sum(~val))
+    n_holdout = int(np.ceil(n_notval * pct_holdout))
+    n_trn = n_notval - n_holdout
+    inds_notval = np.where(~val)[0]
+    state = np.random.get_state()
+    try:
+        np.random.seed(seed)
+        np.random.shuffle(inds_notval)
+    finally:
+        np.random.set_state(state)
+    trn = np.isin(np.arange(n_total), inds_notval[:n_trn])
+    out = np.isin(np.arange(n_total), inds_notval[n_trn:])
+    return trn, out, val
+
+
+def split_normalize(f, trn, out, val, *, intercept: bool = True):
+    """The reference's split_normalize_feats: z-score with train+holdout statistics.
+
+    Same numpy operations in the same order and dtype as the reference (in-place on
+    copies, std + 1e-6), then a ones column. Returns (x_trn, x_out, x_val).
+    """
+    f_trn, f_val, f_out = f[trn, :], f[val, :], f[out, :]
+    f_concat = np.concatenate([f_trn, f_out], axis=0)
+    m = np.mean(f_concat, axis=0, keepdims=True)
+    s = np.std(f_concat, axis=0, keepdims=True) + 1e-6
+    for part in (f_trn, f_out, f_val):
+        part -= m
+        part /= s
+    if intercept:
+        f_trn, f_out, f_val = (np.concatenate([p, np.ones((len(p), 1), dtype=p.dtype)], axis=1)
+                               for p in (f_trn, f_out, f_val))
+    return f_trn, f_out, f_val
+
+
+def quantize(a, precision: str):
+    """'float32': round to float32 as the reference's torch.Tensor(...) does; 'float64': keep."""
+    if precision == "float32":
+        return np.asarray(a, dtype=np.float32)
+    if precision == "float64":
+        return np.asarray(a, dtype=np.float64)
+    raise ValueError(f"input precision must be 'float32' or 'float64', got {precision!r}")

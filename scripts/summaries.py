@@ -1,0 +1,8 @@
+"""Rule summaries: per-ROI tables of R2, best-layer counts and partitions."""
+from encoding_models import pipeline
+from encoding_models.logs import rule_log
+
+with rule_log(snakemake.log[0]):
+    i, o, p = snakemake.input, snakemake.output, snakemake.params
+    pipeline.summaries(i.prepared, p.layers, list(i.fits), i.best_layer, p.pairs, list(i.partitions),
+                       o.layer_r2, o.counts, o.partition, nc_threshold=p.nc_threshold)

@@ -1,0 +1,126 @@
+import itertools
+import re
+import os
+import sys
+
+sys.path.insert(0, os.path.join(workflow.basedir, "scripts"))
+
+from encoding_models import contract, demo as demo_mod, ridge as ridge_mod
+from encoding_models.splits import NSD_SPLIT_SEEDS
+
+# ------------------------------------------------------------------ config checks
+SUBJECTS = list(config["subjects"])
+LAYERS = list(config["layers"])
+ROIS = list(config["rois"])
+MERGED = dict(config.get("merged_rois", {}))
+PAIRS = list(itertools.combinations(LAYERS, 2))
+PAIR_NAMES = [f"{a}+{b}" for a, b in PAIRS]
+MODELS = LAYERS + PAIR_NAMES
+PARTITION_KINDS = ["r2_joint", "unique_a", "unique_b", "shared"]
+
+# ROI names each kind of subject defines: the demo's dictionaries, or NSD's.
+NSD_ROI_NAMES = ["V1v", "V1d", "V2v", "V2d", "V3v", "V3d", "hV4",
+                 "OFA", "FFA-1", "FFA-2", "mTL-faces", "aTL-faces",
+                 "OPA", "PPA", "RSC", "EBA", "FBA-1", "FBA-2", "mTL-bodies"]
+DEMO_ROI_NAMES = [*demo_mod.RETINO, *demo_mod.FACE, *demo_mod.PLACE, *demo_mod.BODY]
+
+
+def _config_error(key, problem):
+    raise ValueError(f"config error in '{key}': {problem}")
+
+
+def _check_config():
+    dup = sorted({l for l in LAYERS if LAYERS.count(l) > 1})
+    if dup:
+        _config_error("layers", f"layer(s) listed more than once: {dup}")
+    for subject, s in config["subjects"].items():
+        if s["source"] == "demo":
+            defined = DEMO_ROI_NAMES
+            missing = [l for l in LAYERS if l not in s["demo"]["layers"]]
+            if missing:
+                _config_error(f"subjects.{subject}.demo.layers", f"the demo generates {s['demo']['layers']}, not {missing}")
+        else:
+            defined = NSD_ROI_NAMES
+            if "urls" not in s:
+                _config_error(f"subjects.{subject}", "source 'download' needs 'urls'")
+            missing = [l for l in LAYERS if l not in s["urls"]["features"]]
+            if missing:
+                _config_error(f"subjects.{subject}.urls.features", f"no URL for layer(s) {missing}")
+        for name, parts in MERGED.items():
+            unknown = [p for p in parts if p not in defined]
+            if unknown:
+                _config_error(f"merged_rois.{name}", f"ROI(s) {unknown} not defined for subject '{subject}'")
+        unknown = [r for r in ROIS if r != "all" and r not in defined and r not in MERGED]
+        if unknown:
+            _config_error("rois", f"ROI(s) {unknown} not defined for subject '{subject}' (defined: {defined + ['all'] + list(MERGED)})")
+    if config["ridge"]["lambdas"] != "reference":
+        try:
+            ridge_mod.check_lambdas(config["ridge"]["lambdas"])
+        except ValueError as e:
+            _config_error("ridge.lambdas", str(e))
+
+
+_check_config()
+
+
+def _alt(values):
+    return "|".join(re.escape(v) for v in values)
+
+
+wildcard_constraints:
+    subject=_alt(SUBJECTS),
+    layer=_alt(LAYERS),
+    model=_alt(MODELS),
+    a=_alt(LAYERS),
+    b=_alt(LAYERS),
+    kind=_alt(PARTITION_KINDS),
+
+
+# ------------------------------------------------------------------ helpers
+def subject_cfg(subject):
+    return config["subjects"][subject]
+
+
+def subject_inputs(wildcards):
+    """The contract's files of a subject (betas, image_info, roi_info, features of every layer)."""
+    files = contract.subject_files("resources", wildcards.subject, LAYERS)
+    return {"betas": files["betas"], "image_info": files["image_info"], "roi_info": files["roi_info"],
+            **{f"features_{l}": p for l, p in files["features"].items()}}
+
+
+def lambda_grid():
+    if config["ridge"]["lambdas"] == "reference":
+        return [float(x) for x in ridge_mod.reference_lambdas()]
+    return [float(x) for x in config["ridge"]["lambdas"]]
+
+
+def ridge_params():
+    """Every setting that changes a fit's numbers (params: so a change reruns the fits)."""
+    r = config["ridge"]
+    return {"lambdas": lambda_grid(), "intercept": r["intercept"], "refit": r["refit"],
+            "precision": r["input_precision"]}
+
+
+def pycortex_target(subject):
+    p = subject_cfg(subject)["pycortex"]
+    return p["subject"], p["xfm"]
+
+
+def map_files(subject):
+    base = f"results/{subject}/maps"
+    return ([f"{base}/best_layer.png"] + [f"{base}/r2/{l}.png" for l in LAYERS]
+            + [f"{base}/partition/{p}/{k}.png" for p in PAIR_NAMES for k in PARTITION_KINDS])
+
+
+def all_outputs():
+    out = []
+    for s in SUBJECTS:
+        out += [f"results/{s}/fits/{m}.h5" for m in MODELS]
+        out += [f"results/{s}/partition/{p}.h5" for p in PAIR_NAMES]
+        out += [f"results/{s}/best_layer.h5"]
+        out += [f"results/{s}/summary/{t}.tsv" for t in ("layer_r2", "best_layer_counts", "partition")]
+        if config["maps"]["enabled"]:
+            out += map_files(s)
+            out += [f"results/{s}/figures/partition_by_roi.png", f"results/{s}/figures/best_layer_by_roi.png"]
+    return out
+
