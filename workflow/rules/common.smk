@@ -124,3 +124,36 @@ def all_outputs():
             out += [f"results/{s}/figures/partition_by_roi.png", f"results/{s}/figures/best_layer_by_roi.png"]
     return out
 
+
+
+DOWNLOAD_SUBJECTS = [s for s in SUBJECTS if subject_cfg(s)["source"] == "download"]
+DEMO_SUBJECTS = [s for s in SUBJECTS if subject_cfg(s)["source"] == "demo"]
+DOWNLOAD_NAMES = {"betas_avg_bigmask.hdf5": "betas", "image_info.csv": "image_info",
+                  "voxel_roi_info.npy": "roi_info", "pycortex_db.zip": "pycortex_db",
+                  "pycortex_config.cfg": "pycortex_config"}
+PYCORTEX_STORE = config["pycortex_store"]
+
+
+def download_url(wildcards):
+    s = subject_cfg(wildcards.subject)
+    name = wildcards.name
+    if name.startswith("features/"):
+        layer = name[len("features/"):-len(".hdf5")]
+        return s["urls"]["features"][layer], s.get("sha256", {}).get("features", {}).get(layer)
+    key = DOWNLOAD_NAMES[name]
+    return s["urls"][key], s.get("sha256", {}).get(key)
+
+
+def map_params(wildcards):
+    p_subject, xfm = pycortex_target(wildcards.subject)
+    return {"pycortex_subject": p_subject, "xfm": xfm, "height": config["maps"]["height"],
+            "with_rois": config["maps"]["with_rois"], "store": PYCORTEX_STORE}
+
+
+PARTITION_TITLES = {"r2_joint": "R2 of {a}+{b}", "unique_a": "unique variance {a} (vs {b})",
+                    "unique_b": "unique variance {b} (vs {a})", "shared": "shared variance {a} & {b}"}
+
+
+def partition_title(wildcards):
+    kind = PARTITION_TITLES[wildcards.kind].format(a=wildcards.a, b=wildcards.b)
+    return f"{wildcards.subject}: {kind}"

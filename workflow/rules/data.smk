@@ -1,13 +1,5 @@
 # Inputs of each subject at the data contract's fixed paths: synthesised (demo) or downloaded.
 
-DOWNLOAD_SUBJECTS = [s for s in SUBJECTS if subject_cfg(s)["source"] == "download"]
-DEMO_SUBJECTS = [s for s in SUBJECTS if subject_cfg(s)["source"] == "demo"]
-DOWNLOAD_NAMES = {"betas_avg_bigmask.hdf5": "betas", "image_info.csv": "image_info",
-                  "voxel_roi_info.npy": "roi_info", "pycortex_db.zip": "pycortex_db",
-                  "pycortex_config.cfg": "pycortex_config"}
-PYCORTEX_STORE = config["pycortex_store"]
-
-
 localrules:
     demo_subject,
     download_file,
@@ -19,7 +11,7 @@ rule demo_anatomy:
     output:
         f"{PYCORTEX_STORE}/cache/S1_fullhead_anatomy.npz",
     params:
-        store=PYCORTEX_STORE,
+        store=lambda wc, output: os.path.dirname(os.path.dirname(output[0])),
     log:
         "logs/demo_anatomy.log",
     threads: 1
@@ -59,16 +51,6 @@ rule demo_subject:
         "../../scripts/demo_subject.py"
 
 
-def download_url(wildcards):
-    s = subject_cfg(wildcards.subject)
-    name = wildcards.name
-    if name.startswith("features/"):
-        layer = name[len("features/"):-len(".hdf5")]
-        return s["urls"]["features"][layer], s.get("sha256", {}).get("features", {}).get(layer)
-    key = DOWNLOAD_NAMES[name]
-    return s["urls"][key], s.get("sha256", {}).get(key)
-
-
 rule download_file:
     """Streamed, retried, checksummed download; renamed into place only when complete."""
     output:
@@ -101,7 +83,7 @@ rule pycortex_subject:
     output:
         f"{PYCORTEX_STORE}/ready/{{subject}}.ok",
     params:
-        store=PYCORTEX_STORE,
+        store=lambda wc, output: os.path.dirname(os.path.dirname(output[0])),
         pycortex_subject=lambda wc: pycortex_target(wc.subject)[0],
     log:
         "logs/{subject}/pycortex_subject.log",

@@ -1,12 +1,6 @@
 # pycortex flatmaps of every result and per-ROI figures, all in the HTML report.
 
 
-def map_params(wildcards):
-    p_subject, xfm = pycortex_target(wildcards.subject)
-    return {"pycortex_subject": p_subject, "xfm": xfm, "height": config["maps"]["height"],
-            "with_rois": config["maps"]["with_rois"], "store": PYCORTEX_STORE}
-
-
 rule pycortex_cache:
     """Build pycortex's caches once, under a lock, before map jobs read them in parallel."""
     input:
@@ -84,10 +78,6 @@ rule map_layer_r2:
         "../../scripts/flatmap.py"
 
 
-PARTITION_TITLES = {"r2_joint": "R2 of {a}+{b}", "unique_a": "unique variance {a} (vs {b})",
-                    "unique_b": "unique variance {b} (vs {a})", "shared": "shared variance {a} & {b}"}
-
-
 rule map_partition:
     input:
         **MAP_COMMON,
@@ -100,7 +90,7 @@ rule map_partition:
         m=map_params,
         dataset=lambda wc: wc.kind,
         colors=config["maps"]["partition"],
-        title=lambda wc: f"{wc.subject}: " + PARTITION_TITLES[wc.kind].format(a=wc.a, b=wc.b),
+        title=partition_title,
         legend=None,
     log:
         "logs/{subject}/maps/partition_{a}+{b}_{kind}.log",

@@ -1,0 +1,18 @@
+# The two set-up commands of the README: `make demo` and `make test`.
+.PHONY: install demo test lint rulegraph
+
+install:
+	bash scripts/install.sh
+
+demo: install
+	.venv/bin/snakemake --cores all
+	.venv/bin/snakemake --report report.html
+
+test: install
+	.venv/bin/python -m pytest -v tests
+
+lint: install
+	.venv/bin/snakemake --lint
+
+rulegraph: install
+	.venv/bin/snakemake --rulegraph | dot -Tsvg > docs/rulegraph.svg
