@@ -56,7 +56,10 @@ def flatmap(cortex, volume, subject, xfm, *, cmap, vmin, vmax, title, out_png, w
         handles = [Patch(color=cm((i - vmin) / (vmax - vmin)), label=name) for i, name in enumerate(legend)]
         ax.legend(handles=handles, loc="lower center", ncol=len(legend), fontsize=12,
                   bbox_to_anchor=(0.5, -0.08), frameon=False, title="best layer")
-    fig.savefig(out_png, dpi=100, bbox_inches="tight", facecolor="white")
+    meta = {"Title": title, "Description": f"cmap={vol.cmap} vmin={vmin} vmax={vmax} rois={with_rois}"}
+    if legend is not None:
+        meta["Legend"] = ",".join(legend)
+    fig.savefig(out_png, dpi=100, bbox_inches="tight", facecolor="white", metadata=meta)
     plt.close(fig)
 
 

@@ -1,0 +1,203 @@
+"""End-to-end runs of the workflow on a small demo subject."""
+import itertools
+import os
+
+import h5py
+import numpy as np
+import pandas as pd
+import pytest
+
+import reference_port as ref
+from encoding_models import contract
+from encoding_models.io import read_h5
+from workflow_helpers import ROOT, job_counts, small_config, snakemake, write_config
+
+pytestmark = pytest.mark.workflow
+LAYERS = ["Conv1", "Conv2", "Conv3", "Conv4", "Conv5"]
+PAIRS = list(itertools.combinations(LAYERS, 2))
+
+
+@pytest.fixture(scope="session")
+def store(tmp_path_factory):
+    """One pycortex store for the session: starts empty, so the first run builds its caches."""
+    return tmp_path_factory.mktemp("pycortex_store")
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory, store):
+    wd = tmp_path_factory.mktemp("demo_run")
+    write_config(wd, small_config(store))
+    res = snakemake(wd, "-c2")   # two map jobs at a time, from an empty pycortex cache
+    assert "Finished" in res.stderr + res.stdout
+    return wd
+
+
+def fit(wd, model):
+    return read_h5(os.path.join(wd, "results", "demo", "fits", f"{model}.h5"))
+
+
+# ----------------------------------------------------------------- dry runs and config
+def test_dry_run_lists_five_layer_fits_and_ten_pairs(demo_run, tmp_path):
+    cfg = small_config("store")
+    write_config(tmp_path, cfg)
+    counts = job_counts(snakemake(tmp_path, "-n").stdout)
+    assert counts["fit"] == 15 and counts["crossprod"] == 5 and counts["partition"] == 10
+    write_config(tmp_path, small_config("store", layers=["Conv1", "Conv3", "Conv5"]))
+    counts = job_counts(snakemake(tmp_path, "-n").stdout)
+    assert counts["fit"] == 6 and counts["crossprod"] == 3 and counts["partition"] == 3
+    out = snakemake(tmp_path, "-n", "--printshellcmds").stdout
+    assert "results/demo/fits/Conv1+Conv5.h5" in out and "Conv5+Conv1" not in out
+
+
+@pytest.mark.parametrize("override, message", [
+    (["no_such_key=1"], "no_such_key"),
+    (["layers=[Conv1, Conv2, Conv1]"], "layers"),
+    (["rois=[all, V1v, NotAnROI]"], "NotAnROI"),
+    (["ridge={lambdas: [1.0, .nan]}"], "lambdas"),
+])
+def test_bad_config_fails_before_any_job_naming_the_key(tmp_path, override, message):
+    write_config(tmp_path, small_config("store"))
+    res = snakemake(tmp_path, "-n", "--config", *override, check=False)
+    assert res.returncode != 0
+    assert message in res.stdout + res.stderr
+    assert not (tmp_path / "results").exists() and not (tmp_path / "resources").exists()
+
+
+def test_lint_is_clean():
+    res = snakemake(ROOT, "--lint", check=False)
+    assert res.returncode == 0, res.stdout + res.stderr
+
+
+# ----------------------------------------------------------------- results
+def test_demo_subject_passes_the_contract(demo_run):
+    files = contract.subject_files(os.path.join(demo_run, "resources"), "demo", LAYERS)
+    subj = contract.validate_subject(files, LAYERS, ["all", "V1v", "hV4", "FFA-2", "EBA"])
+    assert subj.n_voxels >= 3000 and (~subj.good_rows).sum() == 6
+    with open(os.path.join(demo_run, "logs", "demo", "prepare.log")) as fh:
+        assert "594 images kept of 600" in fh.read()
+
+
+def test_partitions_add_up_and_equal_fit_differences(demo_run):
+    for a, b in PAIRS:
+        part = read_h5(os.path.join(demo_run, "results", "demo", "partition", f"{a}+{b}.h5"))
+        ra, rb, rab = fit(demo_run, a)["r2"], fit(demo_run, b)["r2"], fit(demo_run, f"{a}+{b}")["r2"]
+        np.testing.assert_allclose(part["unique_a"] + part["unique_b"] + part["shared"], part["r2_joint"], atol=1e-12)
+        assert np.array_equal(part["unique_a"], rab - rb) and np.array_equal(part["unique_b"], rab - ra)
+        assert np.array_equal(part["r2_joint"], rab)
+        np.testing.assert_allclose(part["shared"], ra + rb - rab, atol=1e-12)
+
+
+def test_best_layer_recovers_ground_truth(demo_run):
+    best = read_h5(os.path.join(demo_run, "results", "demo", "best_layer.h5"))
+    prep = read_h5(os.path.join(demo_run, "results", "demo", "prepared.h5"))
+    with h5py.File(os.path.join(demo_run, "resources", "demo", "ground_truth.h5")) as f:
+        truth = f["preferred_layer"][()][best["voxel_index"]]
+    good = prep["noise_ceiling"] >= 0.3
+    agree = np.mean(best["best_layer"][good] == truth[good])
+    print(f"best layer == generator's preferred layer for {agree:.1%} of {good.sum()} voxels with NC >= 0.3")
+    assert agree > 0.75
+    stack = np.stack([fit(demo_run, l)["r2"] for l in LAYERS])
+    assert np.array_equal(best["best_layer"], stack.argmax(0))
+
+
+def test_summaries_match_result_files(demo_run):
+    base = os.path.join(demo_run, "results", "demo")
+    prep = read_h5(os.path.join(base, "prepared.h5"))
+    members = dict(zip(prep["roi_names"], prep["roi_members"]))
+    q1 = pd.read_csv(os.path.join(base, "summary", "layer_r2.tsv"), sep="\t")
+    assert len(q1) == len(LAYERS) * len(members)
+    for row in q1.itertuples():
+        r2 = fit(demo_run, row.layer)["r2"][members[row.roi]]
+        assert row.n_voxels == r2.size
+        np.testing.assert_allclose([row.min, row.median, row.max], [r2.min(), np.median(r2), r2.max()], rtol=1e-9)
+    q2 = pd.read_csv(os.path.join(base, "summary", "best_layer_counts.tsv"), sep="\t")
+    best = read_h5(os.path.join(base, "best_layer.h5"))["best_layer"]
+    for row in q2.itertuples():
+        assert row.count == np.sum(best[members[row.roi]] == LAYERS.index(row.layer))
+    assert q2[q2.roi == "all"]["count"].sum() == best.size
+    q4 = pd.read_csv(os.path.join(base, "summary", "partition.tsv"), sep="\t")
+    assert len(q4) == len(PAIRS) * len(members)
+    for row in q4.sample(40, random_state=0).itertuples():
+        part = read_h5(os.path.join(base, "partition", f"{row.pair}.h5"))
+        for key in ("unique_a", "unique_b", "shared", "r2_joint"):
+            v = part[key][members[row.roi]]
+            np.testing.assert_allclose([getattr(row, f"{key}_median"), getattr(row, f"{key}_min"), getattr(row, f"{key}_max")],
+                                       [np.median(v), v.min(), v.max()], rtol=1e-9, atol=1e-12)
+
+
+def _reference_inputs(wd):
+    files = contract.subject_files(os.path.join(wd, "resources"), "demo", LAYERS)
+    with h5py.File(files["betas"]) as f:
+        betas = np.copy(f["/betas"])
+    info = pd.read_csv(files["image_info"])
+    rinfo = np.load(files["roi_info"], allow_pickle=True).item()
+    fdata = {l: np.array(h5py.File(files["features"][l])["features"]) for l in LAYERS}
+    return betas, info, rinfo, fdata
+
+
+@pytest.mark.parametrize("roi", ["all", "FFA-1"])
+def test_fits_equal_the_reference_notebook_pipeline(demo_run, roi):
+    """The notebook's whole pipeline (split, normalisation, solver, R2), per ROI, on the demo files."""
+    betas, info, rinfo, fdata = _reference_inputs(demo_run)
+    out = ref.run_pipeline(betas, info, rinfo, fdata, seed=171301, roi_name=roi,
+                           pairs=PAIRS if roi == "all" else [("Conv1", "Conv5")])
+    sel = ref.get_roi_vox(rinfo, roi)
+    for layer in LAYERS:
+        mine = fit(demo_run, layer)
+        idx = np.searchsorted(mine["voxel_index"], np.flatnonzero(sel))
+        assert np.array_equal(mine["best_lambda_index"][idx], out["best"][layer])
+        assert np.max(np.abs(mine["r2"][idx] - out["r2"][layer])) < 1e-9
+    for (a, b), p in out["partition"].items():
+        mine = fit(demo_run, f"{a}+{b}")
+        idx = np.searchsorted(mine["voxel_index"], np.flatnonzero(sel))
+        assert np.array_equal(mine["best_lambda_index"][idx], p["best"])
+        assert np.max(np.abs(mine["r2"][idx] - p["r2_joint"])) < 1e-9
+    if roi == "all":
+        best = read_h5(os.path.join(demo_run, "results", "demo", "best_layer.h5"))["best_layer"]
+        assert np.mean(best == out["best_layer"]) == 1.0
+
+
+# ----------------------------------------------------------------- maps and report
+def test_every_map_exists_and_is_not_blank(demo_run):
+    from PIL import Image
+    base = os.path.join(demo_run, "results", "demo", "maps")
+    pngs = [os.path.join(base, "best_layer.png")] + [os.path.join(base, "r2", f"{l}.png") for l in LAYERS] + [
+        os.path.join(base, "partition", f"{a}+{b}", f"{k}.png") for a, b in PAIRS
+        for k in ("r2_joint", "unique_a", "unique_b", "shared")]
+    assert len(pngs) == 1 + 5 + 40
+    for path in pngs:
+        img = Image.open(path)
+        img.verify()
+        arr = np.asarray(Image.open(path).convert("RGB"), dtype=float)
+        assert arr.shape[0] > 300 and arr.shape[1] > 500
+        assert arr.std() > 10, f"{path} looks blank"
+    meta = Image.open(os.path.join(base, "best_layer.png")).text
+    assert meta["Legend"] == ",".join(LAYERS)
+    assert "cmap=BPROG vmin=-0.5 vmax=4.5" in meta["Description"]
+    for fig in ("partition_by_roi.png", "best_layer_by_roi.png"):
+        arr = np.asarray(Image.open(os.path.join(demo_run, "results", "demo", "figures", fig)).convert("RGB"), float)
+        assert arr.std() > 10
+
+
+def test_best_layer_map_shows_early_layers_in_early_areas(demo_run):
+    """What the map draws: early visual areas' voxels prefer Conv1-2, category areas Conv4-5."""
+    counts = pd.read_csv(os.path.join(demo_run, "results", "demo", "summary", "best_layer_counts.tsv"), sep="\t")
+    frac = counts.pivot(index="roi", columns="layer", values="count")
+    frac = frac.div(frac.sum(axis=1), axis=0)
+    assert (frac.loc["V1", ["Conv1", "Conv2"]].sum()) > 0.6
+    assert (frac.loc["FFA-2", ["Conv4", "Conv5"]].sum()) > 0.6
+    assert (frac.loc["PPA", ["Conv4", "Conv5"]].sum()) > 0.6
+
+
+def test_user_config_is_never_touched(demo_run, store):
+    assert os.path.isfile(os.path.join(store, "config", "pycortex", "options.cfg"))
+    assert os.path.isdir(os.path.join(store, "db", "S1"))
+    home_cfg = os.path.expanduser("~/.config/pycortex/options.cfg")
+    if os.path.exists(home_cfg):
+        assert os.path.getmtime(home_cfg) < os.path.getmtime(os.path.join(demo_run, "config", "config.yaml"))
+
+
+def test_report_builds(demo_run):
+    snakemake(demo_run, "--report", "report.html")
+    html = open(os.path.join(demo_run, "report.html"), encoding="utf-8", errors="replace").read()
+    assert "best_layer.png" in html and "partition_by_roi.png" in html and "layer_r2.tsv" in html
