@@ -4,5 +4,5 @@ from encoding_models.logs import rule_log
 
 with rule_log(snakemake.log[0]):
     p = snakemake.params
-    pipeline.prepare(contract.subject_files("resources", snakemake.wildcards.subject, p.layers),
-                     p.layers, p.rois, p.merged_rois, p.split_seed, p.pct_holdout, snakemake.output[0])
+    pipeline.prepare(contract.subject_files("resources", snakemake.wildcards.subject, []),
+                     p.rois, p.merged_rois, p.split_seed, p.pct_holdout, snakemake.output[0])

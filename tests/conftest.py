@@ -4,8 +4,11 @@ import sys
 import numpy as np
 import pytest
 
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path[:0] = [os.path.join(ROOT, "scripts"), os.path.dirname(os.path.abspath(__file__))]
+
+from workflow_helpers import small_config, snakemake, write_config  # noqa: E402
 
 LAYERS = ["Conv1", "Conv2", "Conv3", "Conv4", "Conv5"]
 
@@ -38,3 +41,21 @@ def subject_files(tmp_path, small_subject):
     demo.write_subject(files, small_subject, str(tmp_path / "resources" / "demo" / "ground_truth.h5"))
     files["features"] = {l: files["features"][l] for l in LAYERS}
     return files
+
+
+
+
+
+@pytest.fixture(scope="session")
+def store(tmp_path_factory):
+    """One pycortex store for the session: starts empty, so the first run builds its caches."""
+    return tmp_path_factory.mktemp("pycortex_store")
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory, store):
+    wd = tmp_path_factory.mktemp("demo_run")
+    write_config(wd, small_config(store))
+    res = snakemake(wd, "-c2")   # two map jobs at a time, from an empty pycortex cache
+    assert "Finished" in res.stderr + res.stdout
+    return wd

@@ -96,9 +96,19 @@ def test_corrupted_input_fails_naming_the_file(case, subject_files, tmp_path):
     corrupt, which, message = CORRUPTIONS[case]
     corrupt(subject_files)
     path = subject_files[which] if isinstance(which, str) else subject_files[which[0]][which[1]]
-    out = tmp_path / "results" / "prepared.h5"
+    results = tmp_path / "results"
     with pytest.raises(contract.DataContractError, match=message) as err:
-        pipeline.prepare(subject_files, LAYERS, ROIS, {}, 171301, 0.1, str(out))
+        run_stages(subject_files, results)
     assert str(err.value).startswith(path)
-    assert not out.exists()
-    assert not (out.parent.exists() and any(out.parent.iterdir()))   # nothing half-written
+    written = sorted(p.name for p in results.rglob("*") if p.is_file())
+    assert all(not n.startswith(".") for n in written)            # nothing half-written
+    assert "prepared.h5" not in written or which not in ("betas", "image_info", "roi_info")
+    assert not any(n.startswith(which[1] if isinstance(which, tuple) else "~") for n in written)
+
+
+def run_stages(files, results):
+    """The workflow's two reading stages: prepare, then each layer's crossprod."""
+    prepared = str(results / "prepared.h5")
+    pipeline.prepare(files, ROIS, {}, 171301, 0.1, prepared)
+    for layer in LAYERS:
+        pipeline.crossprod(files, layer, prepared, "float32", "cpu", 256, str(results / f"{layer}.h5"))

@@ -10,26 +10,11 @@ import pytest
 import reference_port as ref
 from encoding_models import contract
 from encoding_models.io import read_h5
-from workflow_helpers import ROOT, job_counts, small_config, snakemake, write_config
+from workflow_helpers import ROOT, job_counts, small_config, snakemake, write_config  # noqa: F401
 
 pytestmark = pytest.mark.workflow
 LAYERS = ["Conv1", "Conv2", "Conv3", "Conv4", "Conv5"]
 PAIRS = list(itertools.combinations(LAYERS, 2))
-
-
-@pytest.fixture(scope="session")
-def store(tmp_path_factory):
-    """One pycortex store for the session: starts empty, so the first run builds its caches."""
-    return tmp_path_factory.mktemp("pycortex_store")
-
-
-@pytest.fixture(scope="session")
-def demo_run(tmp_path_factory, store):
-    wd = tmp_path_factory.mktemp("demo_run")
-    write_config(wd, small_config(store))
-    res = snakemake(wd, "-c2")   # two map jobs at a time, from an empty pycortex cache
-    assert "Finished" in res.stderr + res.stdout
-    return wd
 
 
 def fit(wd, model):

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 
 import numpy as np
@@ -13,6 +14,8 @@ def atomic_path(path):
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
     stem, ext = os.path.splitext(os.path.basename(path))
+    for stale in glob.glob(os.path.join(glob.escape(directory), f".{glob.escape(stem)}.*.partial{ext}")):
+        os.remove(stale)   # left by a writer that was killed (SIGKILL) before it could clean up
     tmp = os.path.join(directory, f".{stem}.{os.getpid()}.partial{ext}")  # keeps the extension
     try:
         yield tmp

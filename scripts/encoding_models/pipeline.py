@@ -24,9 +24,11 @@ def model_layers(model):
 
 
 # --------------------------------------------------------------------------- prepare
-def prepare(files, layers, rois, merged_rois, split_seed, pct_holdout, out_path):
-    """Validate a subject's inputs; write its split, voxel selection and ROI membership."""
-    subj = contract.validate_subject(files, layers, rois, merged_rois)
+def prepare(files, rois, merged_rois, split_seed, pct_holdout, out_path):
+    """Validate a subject's betas, image_info and ROI info; write its split, voxel
+    selection and ROI membership. (Each layer's features are checked where they are
+    read, in ``crossprod``.)"""
+    subj = contract.validate_subject(files, [], rois, merged_rois)
     good = np.flatnonzero(subj.good_rows)
     trn, out, val = splits.make_split(subj.shared1000[good], split_seed, pct_holdout)
     union = np.logical_or.reduce([subj.roi_masks[r] for r in rois])
@@ -56,6 +58,7 @@ def crossprod(files, layer, prepared_path, precision, device, batch_size, out_pa
     configured precision) and xty_trn/xty_out ([p+1 x V]). Every fit that contains
     this layer reuses the products.
     """
+    ridge.tune_allocator()
     prep = read_h5(prepared_path)
     f = contract.load_features(files["features"][layer], n_rows=int(prep["n_images"]))[prep["good_rows"]]
     xs = [splits.quantize(x, precision).astype(np.float64)
@@ -86,6 +89,7 @@ def fit(files, model, crossprod_paths, prepared_path, *, lambdas, intercept, ref
         device, batch_size, out_path):
     """Fit one model (a layer or a layer pair) for every selected voxel."""
     lambdas = ridge.check_lambdas(lambdas)
+    ridge.tune_allocator()
     prep = read_h5(prepared_path)
     x_trn, x_out, x_val, xty_trn, xty_out = _design(crossprod_paths)
     y = _responses(files, prep, precision)

@@ -81,11 +81,11 @@ def subject_cfg(subject):
     return config["subjects"][subject]
 
 
-def subject_inputs(wildcards):
-    """The contract's files of a subject (betas, image_info, roi_info, features of every layer)."""
-    files = contract.subject_files("resources", wildcards.subject, LAYERS)
-    return {"betas": files["betas"], "image_info": files["image_info"], "roi_info": files["roi_info"],
-            **{f"features_{l}": p for l, p in files["features"].items()}}
+def subject_tables(wildcards):
+    """A subject's betas, image_info and roi_info (features are per layer, so that adding
+    a layer reruns nothing that does not use it)."""
+    files = contract.subject_files("resources", wildcards.subject, [])
+    return {"betas": files["betas"], "image_info": files["image_info"], "roi_info": files["roi_info"]}
 
 
 def lambda_grid():

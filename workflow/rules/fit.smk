@@ -4,11 +4,10 @@
 rule prepare:
     """Validate the subject's files; write its split, voxel selection and ROI membership."""
     input:
-        unpack(subject_inputs),
+        unpack(subject_tables),
     output:
         "results/{subject}/prepared.h5",
     params:
-        layers=LAYERS,
         rois=ROIS,
         merged_rois=MERGED,
         split_seed=lambda wc: subject_cfg(wc.subject)["split_seed"],
@@ -28,7 +27,8 @@ rule prepare:
 rule crossprod:
     """Normalised features of one layer and X'Y on train and holdout, reused by every model with the layer."""
     input:
-        unpack(subject_inputs),
+        unpack(subject_tables),
+        features="resources/{subject}/features/{layer}.hdf5",
         prepared="results/{subject}/prepared.h5",
     output:
         "results/{subject}/crossprod/{layer}.h5",
@@ -54,7 +54,7 @@ rule crossprod:
 rule fit:
     """Ridge for one model (a layer, or a pair A+B): lambda per voxel on holdout, R2 on val."""
     input:
-        unpack(subject_inputs),
+        betas="resources/{subject}/betas_avg_bigmask.hdf5",
         prepared="results/{subject}/prepared.h5",
         crossprod=lambda wc: [f"results/{wc.subject}/crossprod/{l}.h5" for l in wc.model.split("+")],
     output:

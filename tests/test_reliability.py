@@ -1,0 +1,93 @@
+"""Rerun-on-change, interruption and determinism of the workflow."""
+import glob
+import os
+import signal
+import subprocess
+import time
+
+import numpy as np
+import pytest
+
+from encoding_models.io import read_h5
+from workflow_helpers import ROOT, SNAKEMAKE, job_counts, small_config, snakemake, write_config
+
+pytestmark = pytest.mark.workflow
+MAP_RULES = {"map_best_layer", "map_layer_r2", "map_partition", "pycortex_cache"}
+
+
+def dry(wd, *config):
+    res = snakemake(wd, "-n", *(["--config", *config] if config else []))
+    return job_counts(res.stdout), res.stdout
+
+
+def test_changing_nothing_reruns_nothing(demo_run):
+    counts, out = dry(demo_run)
+    assert counts == {} and "Nothing to be done" in out
+
+
+def test_lambda_grid_change_reruns_fits_and_downstream_only(demo_run):
+    counts, _ = dry(demo_run, "ridge={lambdas: [0.1, 1.0, 10.0, 100.0, 1000.0]}")
+    assert counts["fit"] == 15 and counts["partition"] == 10
+    assert counts["best_layer"] == 1 and counts["summaries"] == 1 and counts["roi_figures"] == 1
+    assert counts["map_partition"] == 40 and counts["map_layer_r2"] == 5 and counts["map_best_layer"] == 1
+    for untouched in ("demo_anatomy", "demo_subject", "prepare", "crossprod", "pycortex_cache", "pycortex_subject"):
+        assert untouched not in counts
+
+
+def test_sixth_layer_runs_only_its_models_and_aggregates(demo_run):
+    counts, out = dry(demo_run, "layers=[Conv1, Conv2, Conv3, Conv4, Conv5, FC6]")
+    assert counts["crossprod"] == 1 and "crossprod/FC6.h5" in out
+    assert counts["fit"] == 6          # FC6 and its five pairs
+    assert counts["partition"] == 5
+    assert counts["map_layer_r2"] == 1 and counts["map_partition"] == 20 and counts["map_best_layer"] == 1
+    assert counts["best_layer"] == 1 and counts["summaries"] == 1
+    for untouched in ("demo_subject", "prepare", "demo_anatomy"):
+        assert untouched not in counts
+    outputs = {l.split("output:")[1].strip() for l in out.splitlines() if l.strip().startswith("output:")}
+    assert "results/demo/fits/Conv1+FC6.h5" in outputs and "results/demo/fits/FC6.h5" in outputs
+    assert not any(f"results/demo/fits/{m}.h5" in outputs for m in ("Conv1", "Conv1+Conv2", "Conv4+Conv5"))
+
+
+def test_colour_range_change_reruns_only_maps(demo_run):
+    counts, _ = dry(demo_run, "maps={partition: {cmap: Reds, vmin: 0, vmax: 0.2}}")
+    assert set(counts) == {"map_partition", "all"} and counts["map_partition"] == 40
+
+
+def _h5_files(wd):
+    return sorted(os.path.relpath(p, wd) for p in glob.glob(os.path.join(wd, "results", "demo", "**", "*.h5"), recursive=True))
+
+
+def assert_same_results(wd_a, wd_b):
+    files = _h5_files(wd_a)
+    assert files == _h5_files(wd_b) and len(files) >= 15 + 10 + 5 + 2
+    for rel in files:
+        a, b = read_h5(os.path.join(wd_a, rel)), read_h5(os.path.join(wd_b, rel))
+        assert a.keys() == b.keys()
+        for key in a:
+            assert np.asarray(a[key]).tobytes() == np.asarray(b[key]).tobytes(), f"{rel}:{key} differs"
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
+def test_interrupted_run_completes_with_identical_results(sig, demo_run, store, tmp_path):
+    """Kill a run during the fits; the next run completes and matches an uninterrupted run bitwise."""
+    write_config(tmp_path, small_config(store, maps=False))
+    cmd = [SNAKEMAKE, "-s", os.path.join(ROOT, "Snakefile"), "-d", str(tmp_path), "-c2"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 300
+    fits = os.path.join(tmp_path, "results", "demo", "fits")
+    while time.time() < deadline and proc.poll() is None:
+        if os.path.isdir(fits) and len(os.listdir(fits)) >= 2:
+            break
+        time.sleep(0.2)
+    assert proc.poll() is None, "the run finished before it could be interrupted"
+    os.killpg(proc.pid, sig)
+    proc.wait(timeout=120)
+    done = len(glob.glob(os.path.join(fits, "*.h5")))
+    assert 0 < done < 15
+    if sig == signal.SIGTERM:   # jobs clean up their temporary files
+        assert not glob.glob(os.path.join(tmp_path, "results", "**", ".*partial*"), recursive=True)
+    else:                       # no chance to clean up: the lock stays until --unlock
+        snakemake(tmp_path, "--unlock")
+    snakemake(tmp_path, "-c2")
+    assert not glob.glob(os.path.join(tmp_path, "results", "**", ".*partial*"), recursive=True)
+    assert_same_results(demo_run, tmp_path)
