@@ -15,4 +15,4 @@ lint: install
 	.venv/bin/snakemake --lint
 
 rulegraph: install
-	.venv/bin/snakemake --rulegraph | dot -Tsvg > docs/rulegraph.svg
+	.venv/bin/snakemake --rulegraph > docs/rulegraph.dot && dot -Tsvg docs/rulegraph.dot > docs/rulegraph.svg

@@ -103,3 +103,59 @@ def test_checksum_mismatch_leaves_nothing(server, tmp_path):
     with pytest.raises(DownloadError, match=r"feat.hdf5: .*sha256 mismatch"):
         download(f"{server}/good3", str(out), sha256="0" * 64, backoff=0)
     assert os.listdir(tmp_path) == []
+
+
+# ------------------------------------------------------------------ the download rule
+@pytest.fixture
+def served_subject(tmp_path, subject_files):
+    """The small subject's files behind a SimpleHTTPRequestHandler on 127.0.0.1."""
+    import functools
+    root = os.path.dirname(subject_files["betas"])
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=root)
+    handler.log_message = lambda *a: None
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}", root
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def _download_config(url, sha=None):
+    layers = ["Conv1", "Conv2", "Conv3", "Conv4", "Conv5"]
+    subject = {"source": "download", "split_seed": 42102,
+               "urls": {"betas": f"{url}/betas_avg_bigmask.hdf5", "image_info": f"{url}/image_info.csv",
+                        "roi_info": f"{url}/voxel_roi_info.npy",
+                        "features": {l: f"{url}/features/{l}.hdf5" for l in layers}}}
+    if sha:
+        subject["sha256"] = sha
+    return {"subjects": {"subj02": subject}, "layers": layers, "rois": ["all", "V1v", "FFA-1"],
+            "maps": {"enabled": False}}
+
+
+@pytest.mark.workflow
+def test_download_rule_feeds_the_workflow(served_subject, tmp_path):
+    from workflow_helpers import snakemake, write_config
+    url, root = served_subject
+    wd = tmp_path / "wd"
+    write_config(wd, _download_config(url))
+    snakemake(wd, "-c2", "results/subj02/fits/Conv1+Conv2.h5")
+    for name in ("betas_avg_bigmask.hdf5", "image_info.csv", "voxel_roi_info.npy", "features/Conv2.hdf5"):
+        got = (wd / "resources" / "subj02" / name).read_bytes()
+        assert got == open(os.path.join(root, name), "rb").read()
+        recorded = (wd / "resources" / "subj02" / f"{name}.sha256").read_text().split()[0]
+        assert recorded == hashlib.sha256(got).hexdigest()
+
+
+@pytest.mark.workflow
+def test_download_rule_checksum_mismatch_fails_cleanly(served_subject, tmp_path):
+    from workflow_helpers import snakemake, write_config
+    url, _ = served_subject
+    wd = tmp_path / "wd"
+    write_config(wd, _download_config(url, sha={"image_info": "0" * 64}))
+    res = snakemake(wd, "-c1", "resources/subj02/image_info.csv", check=False)
+    assert res.returncode != 0
+    log = (wd / "logs" / "subj02" / "download" / "image_info.csv.log").read_text()
+    assert "image_info.csv" in log and "sha256 mismatch" in log
+    assert not (wd / "resources" / "subj02" / "image_info.csv").exists()
+    subject_dir = wd / "resources" / "subj02"
+    assert not (subject_dir.exists() and list(subject_dir.glob("*image_info*")))   # nothing half-written

@@ -7,6 +7,7 @@ import time
 
 import numpy as np
 import pytest
+import yaml
 
 from encoding_models.io import read_h5
 from workflow_helpers import ROOT, SNAKEMAKE, job_counts, small_config, snakemake, write_config
@@ -15,8 +16,15 @@ pytestmark = pytest.mark.workflow
 MAP_RULES = {"map_best_layer", "map_layer_r2", "map_partition", "pycortex_cache"}
 
 
-def dry(wd, *config):
-    res = snakemake(wd, "-n", *(["--config", *config] if config else []))
+def dry(wd, overrides=None):
+    """A dry run of wd's workflow, with overrides (a dict) layered over its config file."""
+    args = []
+    if overrides:
+        path = os.path.join(wd, "overrides.yaml")
+        with open(path, "w") as fh:
+            yaml.safe_dump(overrides, fh)
+        args = ["--configfile", os.path.join(wd, "config", "config.yaml"), path]
+    res = snakemake(wd, "-n", *args)
     return job_counts(res.stdout), res.stdout
 
 
@@ -26,7 +34,7 @@ def test_changing_nothing_reruns_nothing(demo_run):
 
 
 def test_lambda_grid_change_reruns_fits_and_downstream_only(demo_run):
-    counts, _ = dry(demo_run, "ridge={lambdas: [0.1, 1.0, 10.0, 100.0, 1000.0]}")
+    counts, _ = dry(demo_run, {"ridge": {"lambdas": [0.1, 1.0, 10.0, 100.0, 1000.0]}})
     assert counts["fit"] == 15 and counts["partition"] == 10
     assert counts["best_layer"] == 1 and counts["summaries"] == 1 and counts["roi_figures"] == 1
     assert counts["map_partition"] == 40 and counts["map_layer_r2"] == 5 and counts["map_best_layer"] == 1
@@ -35,7 +43,7 @@ def test_lambda_grid_change_reruns_fits_and_downstream_only(demo_run):
 
 
 def test_sixth_layer_runs_only_its_models_and_aggregates(demo_run):
-    counts, out = dry(demo_run, "layers=[Conv1, Conv2, Conv3, Conv4, Conv5, FC6]")
+    counts, out = dry(demo_run, {"layers": ["Conv1", "Conv2", "Conv3", "Conv4", "Conv5", "FC6"]})
     assert counts["crossprod"] == 1 and "crossprod/FC6.h5" in out
     assert counts["fit"] == 6          # FC6 and its five pairs
     assert counts["partition"] == 5
@@ -49,7 +57,7 @@ def test_sixth_layer_runs_only_its_models_and_aggregates(demo_run):
 
 
 def test_colour_range_change_reruns_only_maps(demo_run):
-    counts, _ = dry(demo_run, "maps={partition: {cmap: Reds, vmin: 0, vmax: 0.2}}")
+    counts, _ = dry(demo_run, {"maps": {"partition": {"cmap": "Reds", "vmin": 0, "vmax": 0.2}}})
     assert set(counts) == {"map_partition", "all"} and counts["map_partition"] == 40
 
 

@@ -53,6 +53,9 @@ def _check_config():
         unknown = [r for r in ROIS if r != "all" and r not in defined and r not in MERGED]
         if unknown:
             _config_error("rois", f"ROI(s) {unknown} not defined for subject '{subject}' (defined: {defined + ['all'] + list(MERGED)})")
+    demo_layer_sets = {tuple(s["demo"]["layers"]) for s in config["subjects"].values() if s["source"] == "demo"}
+    if len(demo_layer_sets) > 1:
+        _config_error("subjects.*.demo.layers", "every demo subject must generate the same layers")
     if config["ridge"]["lambdas"] != "reference":
         try:
             ridge_mod.check_lambdas(config["ridge"]["lambdas"])
