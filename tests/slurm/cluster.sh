@@ -3,11 +3,14 @@
 #   cluster.sh start STATE_DIR   install slurm-wlm + munge if missing (root, apt), start munged,
 #                                slurmctld and slurmd (no systemd), wait until the node is idle
 #   cluster.sh stop STATE_DIR    stop the daemons by their pid files
-# Clients need SLURM_CONF=STATE_DIR/slurm.conf (the config lives there, not in /etc/slurm).
+# The config goes to /etc/slurm/slurm.conf, where every client looks (srun inside a job
+# does not see a SLURM_CONF set at submission); an existing config not written by this
+# script is never overwritten (the test is skipped instead).
 set -euo pipefail
 cmd=${1:?start|stop}
 state=$(realpath -m "${2:?state dir}")
-conf=$state/slurm.conf
+conf=/etc/slurm/slurm.conf
+marker="# written by tests/slurm/cluster.sh"
 
 stop() {
   for pid in "$state/slurmd.pid" "$state/slurmctld.pid"; do
@@ -34,12 +37,16 @@ chmod 400 /etc/munge/munge.key
 chmod 755 /run/munge
 if ! pgrep -x munged >/dev/null; then runuser -u munge -- /usr/sbin/munged; fi
 
-mkdir -p "$state/spool/ctld" "$state/spool/d"
+if [ -f "$conf" ] && ! grep -qF "$marker" "$conf"; then
+  echo "cluster.sh: $conf exists and is not ours; not touching a real cluster's config" >&2; exit 3
+fi
+mkdir -p "$state/spool/ctld" "$state/spool/d" /etc/slurm
 host=$(hostname -s)
 node=$(slurmd -C | head -n1)                 # NodeName=... CPUs=... RealMemory=...
 mem=$(sed -n 's/.*RealMemory=\([0-9]*\).*/\1/p' <<<"$node")
 node=$(sed "s/RealMemory=[0-9]*/RealMemory=$((mem * 3 / 4))/" <<<"$node")
 cat > "$conf" <<CONF
+$marker
 ClusterName=ci
 SlurmctldHost=$host(127.0.0.1)
 SlurmUser=root
@@ -66,7 +73,6 @@ SlurmdTimeout=30
 $node NodeAddr=127.0.0.1 State=UNKNOWN
 PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP
 CONF
-export SLURM_CONF=$conf
 stop
 slurmctld -i
 slurmd
