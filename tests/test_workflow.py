@@ -186,3 +186,23 @@ def test_report_builds(demo_run):
     snakemake(demo_run, "--report", "report.html")
     html = open(os.path.join(demo_run, "report.html"), encoding="utf-8", errors="replace").read()
     assert "best_layer.png" in html and "partition_by_roi.png" in html and "layer_r2.tsv" in html
+
+
+def test_noise_ceiling_normalised_summary_option(demo_run, tmp_path):
+    """summary.noise_ceiling_threshold: R2 / NC over voxels whose NC is at least the threshold."""
+    from encoding_models import pipeline
+    base = os.path.join(demo_run, "results", "demo")
+    out = [str(tmp_path / f) for f in ("q1.tsv", "q2.tsv", "q4.tsv")]
+    pipeline.summaries(os.path.join(base, "prepared.h5"), LAYERS,
+                       [os.path.join(base, "fits", f"{l}.h5") for l in LAYERS], os.path.join(base, "best_layer.h5"),
+                       PAIRS, [os.path.join(base, "partition", f"{a}+{b}.h5") for a, b in PAIRS], *out, nc_threshold=0.3)
+    q1 = pd.read_csv(out[0], sep="\t")
+    prep = read_h5(os.path.join(base, "prepared.h5"))
+    row = q1[(q1.roi == "V1") & (q1.layer == "Conv1")].iloc[0]
+    m = prep["roi_members"][list(prep["roi_names"]).index("V1")] & (prep["noise_ceiling"] >= 0.3)
+    ratio = fit(demo_run, "Conv1")["r2"][m] / prep["noise_ceiling"][m]
+    assert row.n_voxels_r2_over_nc == m.sum() > 0
+    np.testing.assert_allclose(row.median_r2_over_nc, np.median(ratio), rtol=1e-9)
+    # the default tables are unchanged by the option
+    default = pd.read_csv(os.path.join(base, "summary", "layer_r2.tsv"), sep="\t")
+    pd.testing.assert_frame_equal(q1[default.columns], default)

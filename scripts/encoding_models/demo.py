@@ -100,11 +100,10 @@ def make_subject(anat, *, layers, n_images=1500, n_shared=300, n_zero_reps=12, n
     coords = np.argwhere(cortical)
     post_sign = 1 if np.argwhere(rois["V1v"] | rois["V1d"])[:, 1].mean() < coords[:, 1].mean() else -1
     order = np.argsort(coords[:, 1] * post_sign, kind="stable")
+    outside = coords[order][~in_roi[tuple(coords[order].T)]]   # posterior first, not in an ROI
+    extra = outside[:max(0, n_voxels - int(in_roi.sum()))]
     bigmask = in_roi.copy()
-    for z, y, x in coords[order]:
-        if bigmask.sum() >= n_voxels:
-            break
-        bigmask[z, y, x] = True
+    bigmask[tuple(extra.T)] = True
     voxel_mask = _to_nsd_flat(bigmask)
     n_vox = int(voxel_mask.sum())
 
@@ -118,11 +117,14 @@ def make_subject(anat, *, layers, n_images=1500, n_shared=300, n_zero_reps=12, n
     # preferred layer: from the ROI, else from the posterior-anterior position
     yflat = _to_nsd_flat(np.broadcast_to(np.arange(VOLUME_SHAPE[1])[None, :, None], VOLUME_SHAPE))[voxel_mask]
     depth = (yflat - yflat.min()) if post_sign == 1 else (yflat.max() - yflat)
-    preferred = np.minimum((depth / (depth.max() + 1) * n_layers).astype(int), n_layers - 1)
+    # (preferences span the first five layers, Conv1..Conv5; extra layers such as FC6
+    # only share variance with their neighbours)
+    n_pref = min(n_layers, 5)
+    preferred = np.minimum((depth / (depth.max() + 1) * n_pref).astype(int), n_pref - 1)
     for name, layer in ROI_PREFERENCE.items():
-        preferred[_to_nsd_flat(rois[name])[voxel_mask]] = min(layer, n_layers - 1)
+        preferred[_to_nsd_flat(rois[name])[voxel_mask]] = min(layer, n_pref - 1)
     jitter = rng.random(n_vox) < 0.1
-    preferred[jitter] = np.clip(preferred[jitter] + rng.choice([-1, 1], jitter.sum()), 0, n_layers - 1)
+    preferred[jitter] = np.clip(preferred[jitter] + rng.choice([-1, 1], jitter.sum()), 0, n_pref - 1)
 
     # mixture over layers: 0.7 on the preferred one, the rest on its neighbours
     dist = np.abs(np.arange(n_layers)[:, None] - preferred[None, :])

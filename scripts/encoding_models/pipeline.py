@@ -74,14 +74,21 @@ def crossprod(files, layer, prepared_path, precision, device, batch_size, out_pa
 
 
 def _design(crossprod_paths):
-    """A model's design and products from its layers' files: [A B ... 1] (one intercept)."""
+    """A model's design and products from its layers' files: [A B ... 1] (one intercept).
+
+    Each layer file holds its features with the intercept as the last column (and X'Y
+    with the intercept's row last); a pair keeps every layer's feature columns/rows and
+    the first layer's intercept.
+    """
     parts = [read_h5(p) for p in crossprod_paths]
-    if len(parts) == 1:
-        d = parts[0]
-        return d["x_trn"], d["x_out"], d["x_val"], d["xty_trn"], d["xty_out"]
-    cat = lambda key, axis: np.concatenate([d[key][:, :-1] if axis == 1 else d[key][:-1] for d in parts]
-                                           + [parts[0][key][:, -1:] if axis == 1 else parts[0][key][-1:]], axis=axis)
-    return cat("x_trn", 1), cat("x_out", 1), cat("x_val", 1), cat("xty_trn", 0), cat("xty_out", 0)
+
+    def columns(key):   # features: [n x p_layer + 1]
+        return np.concatenate([d[key][:, :-1] for d in parts] + [parts[0][key][:, -1:]], axis=1)
+
+    def rows(key):      # X'Y: [p_layer + 1 x V]
+        return np.concatenate([d[key][:-1] for d in parts] + [parts[0][key][-1:]], axis=0)
+
+    return columns("x_trn"), columns("x_out"), columns("x_val"), rows("xty_trn"), rows("xty_out")
 
 
 # --------------------------------------------------------------------------- fit
