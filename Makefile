@@ -9,7 +9,7 @@ demo: install
 	.venv/bin/snakemake --report report.html
 
 test: install
-	.venv/bin/python -m pytest -v tests
+	.venv/bin/python -m pytest -v --durations=12 tests
 
 lint: install
 	.venv/bin/snakemake --lint

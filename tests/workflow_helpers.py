@@ -17,7 +17,7 @@ def small_config(store, layers=("Conv1", "Conv2", "Conv3", "Conv4", "Conv5"), ma
         "layers": list(layers),
         "rois": ["all", "V1v", "V1d", "V2v", "V3v", "hV4", "OFA", "FFA-1", "FFA-2", "PPA", "EBA", "V1"],
         "merged_rois": {"V1": ["V1v", "V1d"]},
-        "maps": {"enabled": maps},
+        "maps": {"enabled": maps, "height": 600},   # smaller than the default 1024: faster to draw
         "pycortex_store": str(store),
     }
     cfg.update(extra)
