@@ -76,12 +76,6 @@ def _read(path, ds, rows, cols):
         raise DataContractError(path, f"data cannot be read, file truncated or corrupt ({e})") from None
 
 
-def betas_shape(path):
-    f, ds = _h5_dataset(path, BETAS_DATASET)
-    with f:
-        return ds.shape
-
-
 def load_betas(path, rows=None, cols=None, dtype=None) -> np.ndarray:
     """Betas [images x voxels]; optionally only the given (sorted) rows and columns."""
     f, ds = _h5_dataset(path, BETAS_DATASET)

@@ -19,10 +19,6 @@ def pair_name(a, b):
     return f"{a}+{b}"
 
 
-def model_layers(model):
-    return model.split("+")
-
-
 # --------------------------------------------------------------------------- prepare
 def prepare(files, rois, merged_rois, split_seed, pct_holdout, out_path):
     """Validate a subject's betas, image_info and ROI info; write its split, voxel
