@@ -8,4 +8,4 @@ with rule_log(snakemake.log[0]):
     pipeline.result_flatmap(m["store"], m["pycortex_subject"], m["xfm"], snakemake.input.roi_info,
                             snakemake.input.result, p.dataset, cmap=c["cmap"], vmin=c["vmin"], vmax=c["vmax"],
                             title=p.title, out_png=snakemake.output[0], with_rois=m["with_rois"],
-                            height=m["height"], legend=p.legend)
+                            height=m["height"], legend=p.legend, roi_list=m["roi_list"])

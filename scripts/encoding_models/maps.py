@@ -41,14 +41,15 @@ def use_rois(setting: str) -> bool:
 
 
 def flatmap(cortex, volume, subject, xfm, *, cmap, vmin, vmax, title, out_png, with_rois,
-            height=1024, legend=None):
-    """Render one flatmap with curvature shading (and ROI outlines) to a PNG."""
+            height=1024, legend=None, roi_list=None):
+    """Render one flatmap with curvature shading (and ROI outlines: roi_list, or every
+    overlay ROI when None) to a PNG."""
     import matplotlib.pyplot as plt
     from matplotlib.patches import Patch
     vol = cortex.Volume(volume, subject, xfm, cmap=cmap, vmin=vmin, vmax=vmax)
     fig = cortex.quickflat.make_figure(vol, with_curvature=True, with_rois=with_rois,
                                        with_labels=with_rois, with_colorbar=legend is None,
-                                       height=height)
+                                       height=height, roi_list=list(roi_list) if roi_list else None)
     ax = fig.axes[0]
     ax.set_title(title, fontsize=14)
     if legend is not None:

@@ -170,7 +170,7 @@ def _write_tsv(df, path):
 
 
 # --------------------------------------------------------------------------- maps
-def warm_pycortex_cache(store, pycortex_subject, xfm, roi_info_path, height, with_rois, out_path):
+def warm_pycortex_cache(store, pycortex_subject, xfm, roi_info_path, height, with_rois, out_path, roi_list=None):
     """Render one throw-away flatmap under the store's exclusive lock, so that every
     cache the map jobs read (flat pixel maps, curvature, ROI overlays) exists before
     they run in parallel."""
@@ -181,13 +181,14 @@ def warm_pycortex_cache(store, pycortex_subject, xfm, roi_info_path, height, wit
     vol = maps.result_volume(np.zeros(int(rinfo["voxel_mask"].sum())), np.arange(int(rinfo["voxel_mask"].sum())), rinfo)
     with cortex_store.store_lock(store), tempfile.TemporaryDirectory() as tmp:
         maps.flatmap(cortex, vol, pycortex_subject, xfm, cmap="Blues", vmin=0, vmax=1, title="cache",
-                     out_png=f"{tmp}/cache.png", with_rois=maps.use_rois(with_rois), height=height)
+                     out_png=f"{tmp}/cache.png", with_rois=maps.use_rois(with_rois), height=height,
+                     roi_list=roi_list)
     with atomic_path(out_path) as tmp, open(tmp, "w") as fh:
         fh.write(f"{pycortex_subject} {xfm} height={height}\n")
 
 
 def result_flatmap(store, pycortex_subject, xfm, roi_info_path, result_path, dataset, *, cmap, vmin, vmax,
-                   title, out_png, with_rois, height, legend=None):
+                   title, out_png, with_rois, height, legend=None, roi_list=None):
     """One flatmap of one dataset of a result file."""
     from . import cortex_store, maps
     cortex = cortex_store.import_cortex(store)
@@ -196,7 +197,8 @@ def result_flatmap(store, pycortex_subject, xfm, roi_info_path, result_path, dat
     vol = maps.result_volume(res[dataset], res["voxel_index"], rinfo)
     with atomic_path(out_png) as tmp:
         maps.flatmap(cortex, vol, pycortex_subject, xfm, cmap=cmap, vmin=vmin, vmax=vmax, title=title,
-                     out_png=tmp, with_rois=maps.use_rois(with_rois), height=height, legend=legend)
+                     out_png=tmp, with_rois=maps.use_rois(with_rois), height=height, legend=legend,
+                     roi_list=roi_list)
 
 
 def roi_figures(partition_tsv, counts_tsv, layers, subject, out_partition, out_best):

@@ -149,8 +149,11 @@ def download_url(wildcards):
 
 def map_params(wildcards):
     p_subject, xfm = pycortex_target(wildcards.subject)
+    roi_list = subject_cfg(wildcards.subject)["pycortex"]["roi_list"]
+    if roi_list is None and subject_cfg(wildcards.subject)["source"] == "demo":
+        roi_list = demo_mod.S1_OUTLINES
     return {"pycortex_subject": p_subject, "xfm": xfm, "height": config["maps"]["height"],
-            "with_rois": config["maps"]["with_rois"], "store": PYCORTEX_STORE}
+            "with_rois": config["maps"]["with_rois"], "roi_list": roi_list, "store": PYCORTEX_STORE}
 
 
 PARTITION_TITLES = {"r2_joint": "R2 of {a}+{b}", "unique_a": "unique variance {a} (vs {b})",
