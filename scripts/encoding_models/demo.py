@@ -53,6 +53,11 @@ def _split(mask, axis, coords_sign=1):
     return low, high
 
 
+def posterior_sign(anat) -> int:
+    """+1 if posterior is towards low y (the side where V1 lies relative to the cortex), else -1."""
+    return 1 if np.argwhere(anat["roi_V1"])[:, 1].mean() < np.argwhere(anat["cortical"])[:, 1].mean() else -1
+
+
 def nsd_rois(anat) -> dict:
     """NSD ROI names on S1's outlines.
 
@@ -63,8 +68,7 @@ def nsd_rois(anat) -> dict:
     every other ROI.
     """
     cortical = anat["cortical"]
-    # posterior = the side of the y axis where V1 lies relative to the whole cortex
-    post_sign = 1 if np.argwhere(anat["roi_V1"])[:, 1].mean() < np.argwhere(cortical)[:, 1].mean() else -1
+    post_sign = posterior_sign(anat)
     rois = {}
     for area in ("V1", "V2", "V3"):
         ventral, dorsal = _split(anat[f"roi_{area}"], axis=0)
@@ -98,7 +102,7 @@ def make_subject(anat, *, layers, n_images=1500, n_shared=300, n_zero_reps=12, n
 
     # bigmask: every ROI voxel, then the most posterior cortical voxels up to n_voxels
     coords = np.argwhere(cortical)
-    post_sign = 1 if np.argwhere(rois["V1v"] | rois["V1d"])[:, 1].mean() < coords[:, 1].mean() else -1
+    post_sign = posterior_sign(anat)
     order = np.argsort(coords[:, 1] * post_sign, kind="stable")
     outside = coords[order][~in_roi[tuple(coords[order].T)]]   # posterior first, not in an ROI
     extra = outside[:max(0, n_voxels - int(in_roi.sum()))]
