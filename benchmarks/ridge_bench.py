@@ -87,7 +87,7 @@ def worker(args):
     from encoding_models import ridge
     import reference_port as ref
     lambdas = ridge.reference_lambdas()
-    ridge.tune_allocator()   # both solvers run with the same allocator settings
+    ridge.configure_runtime()   # both solvers run with the same allocator settings
     out = {}
     if args.task in ("ref", "new"):
         feats, y, (trn, out_, val) = make_data(args.layers, args.features, args.voxels, args.n_trn, args.n_out, args.n_val)
@@ -131,13 +131,13 @@ def worker(args):
             layer_xty[k] = (ridge.cross_products(xs[0], yt, batch_size=args.batch_size, device=dev),
                             ridge.cross_products(xs[1], yo, batch_size=args.batch_size, device=dev))
         for k in range(5):   # layer fits
-            ridge.fit_ridge(*layer_x[k], yt, yo, yv, lambdas, xty_trn=layer_xty[k][0], xty_out=layer_xty[k][1],
+            ridge.fit_ridge(*layer_x[k], yt, yo, yv, lambdas, xty_trn=layer_xty[k][0], xty_holdout=layer_xty[k][1],
                             batch_size=args.batch_size, device=dev)
         for a, b in itertools.combinations(range(5), 2):   # pair fits reuse the layers' products
             xa, xb = layer_x[a], layer_x[b]
             xs = [np.concatenate([u[:, :-1], v[:, :-1], u[:, -1:]], 1) for u, v in zip(xa, xb)]
             cat = lambda i: np.concatenate([layer_xty[a][i][:-1], layer_xty[b][i]])
-            ridge.fit_ridge(*xs, yt, yo, yv, lambdas, xty_trn=cat(0), xty_out=cat(1),
+            ridge.fit_ridge(*xs, yt, yo, yv, lambdas, xty_trn=cat(0), xty_holdout=cat(1),
                             batch_size=args.batch_size, device=dev)
         if args.device != "cpu":
             torch.cuda.synchronize()

@@ -36,9 +36,9 @@ def small_subject():
 @pytest.fixture
 def subject_files(tmp_path, small_subject):
     """The small subject written at the contract's paths under tmp_path/resources."""
-    from encoding_models import contract, demo
-    files = contract.subject_files(str(tmp_path / "resources"), "demo", LAYERS + ["FC6"])
-    demo.write_subject(files, small_subject, str(tmp_path / "resources" / "demo" / "ground_truth.h5"))
+    from encoding_models import demo, layout
+    files = layout.input_files("demo", LAYERS + ["FC6"], root=str(tmp_path))
+    demo.write_subject(files, small_subject, os.path.join(str(tmp_path), layout.path(layout.GROUND_TRUTH, subject="demo")))
     files["features"] = {l: files["features"][l] for l in LAYERS}
     return files
 

@@ -4,8 +4,10 @@ Kept as close to the notebook as possible: the same numpy/torch calls in the sam
 order, including ``torch.Tensor(...)`` (which rounds to float32) before ``.to(float64)``.
 Only two changes, both needed for it to run outside the notebook:
 - module globals (device, xout, vout, trn_inds, ...) become arguments;
-- rows with ``n_reps == 0`` are dropped from image_info and features before the
-  split (the notebook drops them only from the betas and then fails on features).
+- the features lose the ``n_reps == 0`` rows too, like the betas (the notebook drops
+  them from the betas only and then fails indexing the features). As in the notebook,
+  the split is drawn over ALL image_info rows and the NaN rows are removed from the
+  split masks afterwards (``trn_inds = trn_inds[good_values]``, ...).
 """
 import numpy as np
 import torch
@@ -48,7 +50,7 @@ def solve_ridge_fast(xtrn, vtrn, lambdas, xout, vout, device, return_loss=False)
 
 
 def make_split(info, seed):
-    """The notebook's split, on image_info rows that remain after dropping n_reps==0."""
+    """The notebook's split over all image_info rows (before any row is dropped)."""
     val_inds = np.array(info['shared1000'])
     pct_holdout = 0.10
     n_images_total = info.shape[0]
@@ -123,9 +125,13 @@ def run_pipeline(betas, info, rinfo, fdata, seed, roi_name='all', pairs=()):
     """The notebook's whole analysis: per-layer R2, best layer, variance partitions."""
     good_values = ~np.isnan(betas[:, 0])
     voxel_data = betas[good_values, :]
-    info = info[good_values].reset_index(drop=True)
+    trn_inds, val_inds, holdout_inds = make_split(info, seed)
+    # remove nan rows here
+    trn_inds = trn_inds[good_values]
+    val_inds = val_inds[good_values]
+    holdout_inds = holdout_inds[good_values]
+    split = (trn_inds, val_inds, holdout_inds)
     fdata = {k: v[good_values] for k, v in fdata.items()}
-    split = make_split(info, seed)
     voxel_inds = get_roi_vox(rinfo, roi_name)
     lambdas = reference_lambdas()
     out = {'r2': {}, 'best': {}, 'partition': {}}

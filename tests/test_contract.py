@@ -112,4 +112,5 @@ def run_stages(files, results):
     prepared = str(results / "prepared.h5")
     pipeline.prepare(files, ROIS, {}, 171301, 0.1, prepared)
     for layer in LAYERS:
-        pipeline.crossprod(files, layer, prepared, "float32", "cpu", 256, str(results / f"{layer}.h5"))
+        pipeline.crossprod(files["features"][layer], files["betas"], prepared, layer, "float32", "cpu", 256,
+                           str(results / f"{layer}.h5"))

@@ -59,7 +59,7 @@ def test_pair_from_layer_cross_products_matches_reference():
     xty = lambda x, yy: np.concatenate([(x[:, :-1].T @ yy), (x[:, -1:].T @ yy)])
     xty_trn = np.concatenate([xty(xa[0], y[trn].astype(np.float64))[:-1], xty(xb[0], y[trn].astype(np.float64))])
     xty_out = np.concatenate([xty(xa[1], y[out].astype(np.float64))[:-1], xty(xb[1], y[out].astype(np.float64))])
-    res = ridge.fit_ridge(*xab, y[trn], y[out], y[val], ridge.reference_lambdas(), xty_trn=xty_trn, xty_out=xty_out)
+    res = ridge.fit_ridge(*xab, y[trn], y[out], y[val], ridge.reference_lambdas(), xty_trn=xty_trn, xty_holdout=xty_out)
     # the reference normalises the concatenated raw features itself
     ref_x = ref.split_normalize_feats(np.concatenate([a, b], 1), trn, val, out)
     best, r2 = run_reference((ref_x[0], ref_x[2], ref_x[1]), (y[trn], y[out], y[val]), ref.reference_lambdas())
@@ -129,5 +129,5 @@ def test_refit_uses_train_and_holdout():
 
 def test_shape_mismatch_is_reported():
     xs, ys = make_data(4, p=5, n_vox=10)
-    with pytest.raises(ValueError, match="y_out has shape"):
+    with pytest.raises(ValueError, match="y_holdout has shape"):
         ridge.fit_ridge(xs[0], xs[1], xs[2], ys[0], ys[1][:-1], ys[2], ridge.reference_lambdas())

@@ -39,3 +39,22 @@ def test_normalisation_bitwise_equal_to_reference_and_pairs_concatenate():
         na, nb = splits.split_normalize(a, trn, out, val), splits.split_normalize(b, trn, out, val)
         for u, v, rr in zip(na, nb, (ab[0], ab[2], ab[1])):
             assert np.concatenate([u[:, :-1], v[:, :-1], u[:, -1:]], 1).tobytes() == rr.tobytes()
+
+
+def test_split_of_an_image_does_not_depend_on_missing_rows():
+    """The reference's order: split over all rows, then drop n_reps == 0 rows. Marking
+    more rows as missing leaves every remaining image in its split."""
+    rng = np.random.default_rng(4)
+    shared = rng.random(2000) < 0.15
+    kept_all = np.ones(2000, bool)
+    full = splits.split_kept_rows(shared, kept_all, 42102)
+    kept = rng.random(2000) > 0.2          # 20% of rows have no data
+    some = splits.split_kept_rows(shared, kept, 42102)
+    for f, s in zip(full, some):
+        assert np.array_equal(f[kept], s)
+    # and it is the reference's: its masks over all rows, restricted to the kept rows
+    r_trn, r_val, r_out = ref.make_split(pd.DataFrame({"shared1000": shared}), 42102)
+    assert all(np.array_equal(m[kept], s) for m, s in zip((r_trn, r_out, r_val), some))
+    # dropping rows before the split (the old order) would move images between splits
+    moved = splits.make_split(shared[kept], 42102)
+    assert not all(np.array_equal(m, s) for m, s in zip(moved, some))

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 import reference_port as ref
-from encoding_models import contract
+from encoding_models import contract, layout
 from encoding_models.io import read_h5
 from workflow_helpers import ROOT, job_counts, small_config, snakemake, write_config  # noqa: F401
 
@@ -55,7 +55,7 @@ def test_lint_is_clean():
 
 # ----------------------------------------------------------------- results
 def test_demo_subject_passes_the_contract(demo_run):
-    files = contract.subject_files(os.path.join(demo_run, "resources"), "demo", LAYERS)
+    files = layout.input_files("demo", LAYERS, root=str(demo_run))
     subj = contract.validate_subject(files, LAYERS, ["all", "V1v", "hV4", "FFA-2", "EBA"])
     assert subj.n_voxels >= 3000 and (~subj.good_rows).sum() == 6
     with open(os.path.join(demo_run, "logs", "demo", "prepare.log")) as fh:
@@ -111,7 +111,7 @@ def test_summaries_match_result_files(demo_run):
 
 
 def _reference_inputs(wd):
-    files = contract.subject_files(os.path.join(wd, "resources"), "demo", LAYERS)
+    files = layout.input_files("demo", LAYERS, root=str(wd))
     with h5py.File(files["betas"]) as f:
         betas = np.copy(f["/betas"])
     info = pd.read_csv(files["image_info"])
@@ -206,3 +206,58 @@ def test_noise_ceiling_normalised_summary_option(demo_run, tmp_path):
     # the default tables are unchanged by the option
     default = pd.read_csv(os.path.join(base, "summary", "layer_r2.tsv"), sep="\t")
     pd.testing.assert_frame_equal(q1[default.columns], default)
+
+
+# ----------------------------------------------------------------- structure (issue 10)
+def test_parsing_imports_neither_torch_nor_pycortex(tmp_path):
+    """`snakemake -n` works where torch and pycortex cannot be imported at all."""
+    blocker = tmp_path / "blocked"
+    for name in ("torch", "cortex"):
+        (blocker / name).mkdir(parents=True)
+        (blocker / name / "__init__.py").write_text(f"raise ImportError('{name} is blocked by the test')\n")
+    wd = tmp_path / "wd"
+    write_config(wd, small_config("store"))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(blocker), os.environ.get("PYTHONPATH", "")]))
+    res = snakemake(wd, "-n", env=env)
+    assert job_counts(res.stdout)["fit"] == 15
+    assert "blocked by the test" not in res.stdout + res.stderr
+
+
+def test_snakefmt_is_clean():
+    import shutil
+    import subprocess
+    import sys
+    exe = shutil.which("snakefmt", path=os.path.dirname(sys.executable)) or shutil.which("snakefmt")
+    assert exe, "snakefmt is a dev dependency (pip install -e .[dev])"
+    res = subprocess.run([exe, "--check", "Snakefile", "workflow"], cwd=ROOT, capture_output=True, text=True)
+    assert res.returncode == 0, res.stdout + res.stderr
+
+
+def test_roi_outputs_are_targets(tmp_path):
+    write_config(tmp_path, small_config("store"))
+    res = snakemake(tmp_path, "-n", "results/demo/rois/FFA-1/overview.png")
+    assert job_counts(res.stdout)["roi_summary"] == 1
+    counts = job_counts(snakemake(tmp_path, "-n").stdout)
+    assert counts["roi_summary"] == len(small_config("store")["rois"])
+
+
+def test_rule_scripts_build_no_paths_and_rules_spell_none():
+    """Paths come from snakemake.input/output (rule scripts) and from the layout module (rules)."""
+    import ast
+    import glob
+    for script in glob.glob(os.path.join(ROOT, "scripts", "*.py")):
+        tree = ast.parse(open(script).read())
+        literals = [n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)]
+        suspicious = [s for s in literals if "/" in s or s.endswith((".h5", ".hdf5", ".tsv", ".png", ".csv", ".npy"))]
+        assert not suspicious, f"{script} builds paths from literals: {suspicious}"
+    for smk in glob.glob(os.path.join(ROOT, "workflow", "rules", "*.smk")):
+        text = open(smk).read()
+        for prefix in ("resources/", "results/", "logs/"):
+            assert f'"{prefix}' not in text and f"'{prefix}" not in text, f"{smk} spells a {prefix} path"
+
+
+def test_every_path_pattern_is_defined_once():
+    from encoding_models import layout
+    patterns = [v for k, v in vars(layout).items() if k.isupper() and isinstance(v, str) and "/" in v]
+    patterns += [v for d in (layout.INPUTS, layout.LOG, layout.FIGURES) for v in d.values()]
+    assert len(patterns) == len(set(patterns))

@@ -10,13 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-ROI_GROUPS = {
-    # group: (names dict key, labels key)
-    "retino": ("ret_prf_roi_names", "roi_labels_retino"),
-    "face": ("floc_face_roi_names", "roi_labels_face"),
-    "place": ("floc_place_roi_names", "roi_labels_place"),
-    "body": ("floc_body_roi_names", "roi_labels_body"),
-}
+from .layout import ALL_VOXELS, ROI_GROUPS
 ROI_INFO_KEYS = ("voxel_mask", "brain_nii_shape", "noise_ceiling_avgreps",
                  *[k for pair in ROI_GROUPS.values() for k in pair])
 IMAGE_INFO_COLUMNS = ("unique_ims", "n_reps", "shared1000")
@@ -30,17 +24,6 @@ class DataContractError(ValueError):
     def __init__(self, path, problem):
         self.path, self.problem = str(path), problem
         super().__init__(f"{path}: {problem}")
-
-
-def subject_files(root, subject, layers) -> dict:
-    """The fixed paths of a subject's inputs under root (usually 'resources')."""
-    base = os.path.join(root, subject)
-    return {
-        "betas": os.path.join(base, "betas_avg_bigmask.hdf5"),
-        "image_info": os.path.join(base, "image_info.csv"),
-        "roi_info": os.path.join(base, "voxel_roi_info.npy"),
-        "features": {layer: os.path.join(base, "features", f"{layer}.hdf5") for layer in layers},
-    }
 
 
 def _exists(path):
@@ -144,14 +127,14 @@ def load_roi_info(path) -> dict:
 def roi_names(rinfo) -> list:
     """All ROI names the dictionaries define, in dictionary order, plus 'all'."""
     names = [n for names_key, _ in ROI_GROUPS.values() for n in rinfo[names_key]]
-    return names + ["all"]
+    return names + [ALL_VOXELS]
 
 
 def roi_voxels(rinfo, name, merged=None) -> np.ndarray:
     """Bool over the bigmask voxels: the reference's get_roi_vox, plus merged ROIs."""
     merged = merged or {}
     mask = rinfo["voxel_mask"]
-    if name == "all":
+    if name == ALL_VOXELS:
         return np.ones(int(mask.sum()), dtype=bool)
     for names_key, labels_key in ROI_GROUPS.values():
         if name in rinfo[names_key]:

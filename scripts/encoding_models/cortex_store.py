@@ -17,6 +17,9 @@ import os
 import shutil
 import sys
 
+from .io import atomic_path
+from .layout import STORE_CONFIG_HOME, STORE_DB, STORE_LOCK, STORE_OPTIONS, path
+
 
 def _package_defaults() -> configparser.ConfigParser:
     spec = importlib.util.find_spec("cortex")
@@ -31,7 +34,7 @@ def _package_defaults() -> configparser.ConfigParser:
 def store_lock(store):
     """An exclusive lock over the store, for steps that write into it."""
     os.makedirs(store, exist_ok=True)
-    with open(os.path.join(store, ".lock"), "w") as fh:
+    with open(path(STORE_LOCK, store=store), "w") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
         try:
             yield
@@ -44,27 +47,20 @@ def prepare_store(store, subjects=("S1",)):
     store = os.path.abspath(store)
     defaults = _package_defaults()
     shipped_db = defaults.get("basic", "filestore")
-    db = os.path.join(store, "db")
-    cfg_dir = os.path.join(store, "config", "pycortex")
+    db = path(STORE_DB, store=store)
     with store_lock(store):
         os.makedirs(db, exist_ok=True)
-        os.makedirs(cfg_dir, exist_ok=True)
         for subject in subjects:
             target = os.path.join(db, subject)
             source = os.path.join(shipped_db, subject)
             if not os.path.isdir(target) and os.path.isdir(source):
-                tmp = target + ".partial"
-                shutil.rmtree(tmp, ignore_errors=True)
-                shutil.copytree(source, tmp)
-                os.replace(tmp, target)
+                with atomic_path(target) as tmp:
+                    shutil.copytree(source, tmp)
         defaults.set("basic", "filestore", db)
         if shutil.which("inkscape") is None:
             defaults.set("dependency_paths", "inkscape", "None")
-        cfg_path = os.path.join(cfg_dir, "options.cfg")
-        tmp = cfg_path + ".tmp"
-        with open(tmp, "w") as fh:
+        with atomic_path(path(STORE_OPTIONS, store=store)) as tmp, open(tmp, "w") as fh:
             defaults.write(fh)
-        os.replace(tmp, cfg_path)
     return store
 
 
@@ -73,10 +69,10 @@ def import_cortex(store, subjects=("S1",)):
     store = prepare_store(store, subjects)
     if "cortex" in sys.modules:
         cortex = sys.modules["cortex"]
-        if os.path.realpath(cortex.db.filestore) != os.path.realpath(os.path.join(store, "db")):
+        if os.path.realpath(cortex.db.filestore) != os.path.realpath(path(STORE_DB, store=store)):
             raise RuntimeError(f"pycortex was imported before its store was set (uses {cortex.db.filestore})")
         return cortex
-    os.environ["XDG_CONFIG_HOME"] = os.path.join(store, "config")
+    os.environ["XDG_CONFIG_HOME"] = path(STORE_CONFIG_HOME, store=store)
     import matplotlib
     matplotlib.use("Agg")
     import cortex
@@ -92,11 +88,11 @@ def install_subject(store, subject, zip_path=None, ready_file=None):
     import tempfile
     import zipfile
     store = prepare_store(store, subjects=("S1",) if zip_path is None else ())
-    target = os.path.join(store, "db", subject)
+    target = os.path.join(path(STORE_DB, store=store), subject)
     if zip_path is not None:
         with store_lock(store):
             if not os.path.isdir(target):
-                with tempfile.TemporaryDirectory(dir=os.path.join(store, "db")) as tmp:
+                with tempfile.TemporaryDirectory(dir=path(STORE_DB, store=store)) as tmp:
                     try:
                         with zipfile.ZipFile(zip_path) as zf:
                             zf.extractall(tmp)
@@ -110,6 +106,5 @@ def install_subject(store, subject, zip_path=None, ready_file=None):
     if not os.path.isdir(os.path.join(target, "surfaces")):
         raise ValueError(f"{target}: pycortex subject '{subject}' is not in the store")
     if ready_file:
-        os.makedirs(os.path.dirname(ready_file), exist_ok=True)
-        with open(ready_file, "w") as fh:
+        with atomic_path(ready_file) as tmp, open(tmp, "w") as fh:
             fh.write(f"{target}\n")

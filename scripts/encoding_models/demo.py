@@ -14,21 +14,16 @@ turns that anatomy into a subject that follows the data contract exactly:
 """
 from __future__ import annotations
 
-import os
-
 import numpy as np
+
+from .layout import DEMO_ROIS, ROI_GROUPS, S1_OUTLINES
 
 VOLUME_SHAPE = (31, 100, 100)           # pycortex S1 / fullhead, (z, y, x)
 BRAIN_NII_SHAPE = VOLUME_SHAPE[::-1]    # what get_full_volume's moveaxis turns into VOLUME_SHAPE
 
-RETINO = {"V1v": 1, "V1d": 2, "V2v": 3, "V2d": 4, "V3v": 5, "V3d": 6, "hV4": 7}
-FACE = {"OFA": 1, "FFA-1": 2, "FFA-2": 3}
-PLACE = {"OPA": 1, "PPA": 2, "RSC": 3}
-BODY = {"EBA": 1}
 # Which layer (index into the five layers) each ROI's voxels prefer.
 ROI_PREFERENCE = {"V1v": 0, "V1d": 0, "V2v": 1, "V2d": 1, "V3v": 2, "V3d": 1, "hV4": 2,
                   "OFA": 3, "OPA": 3, "EBA": 3, "FFA-1": 4, "FFA-2": 4, "PPA": 4, "RSC": 4}
-S1_OUTLINES = ["V1", "V2", "V3", "FFA", "PPA", "EBA", "OFA", "OPA", "RSC"]
 
 
 def s1_anatomy(cortex) -> dict:
@@ -112,7 +107,7 @@ def make_subject(anat, *, layers, n_images=1500, n_shared=300, n_zero_reps=12, n
     n_vox = int(voxel_mask.sum())
 
     labels = {}
-    for key, names in (("retino", RETINO), ("face", FACE), ("place", PLACE), ("body", BODY)):
+    for key, names in DEMO_ROIS.items():
         vol = np.zeros(VOLUME_SHAPE, dtype=np.int32)
         for name, code in names.items():
             vol[rois[name] & (vol == 0)] = code
@@ -166,10 +161,8 @@ def make_subject(anat, *, layers, n_images=1500, n_shared=300, n_zero_reps=12, n
         "voxel_mask": voxel_mask,
         "brain_nii_shape": np.array(BRAIN_NII_SHAPE),
         "noise_ceiling_avgreps": nc * 100,
-        "roi_labels_retino": labels["retino"], "roi_labels_face": labels["face"],
-        "roi_labels_place": labels["place"], "roi_labels_body": labels["body"],
-        "ret_prf_roi_names": dict(RETINO), "floc_face_roi_names": dict(FACE),
-        "floc_place_roi_names": dict(PLACE), "floc_body_roi_names": dict(BODY),
+        **{labels_key: labels[group] for group, (_, labels_key) in ROI_GROUPS.items()},
+        **{names_key: dict(DEMO_ROIS[group]) for group, (names_key, _) in ROI_GROUPS.items()},
     }
     image_info = {"unique_ims": rng.choice(73000, n_images, replace=False),
                   "n_reps": n_reps, "shared1000": shared}
@@ -181,18 +174,40 @@ def write_subject(files, subject, ground_truth_path):
     """Write make_subject's output at the contract's paths (each file atomically)."""
     import h5py
     import pandas as pd
+    from .contract import BETAS_DATASET, FEATURES_DATASET
     from .io import atomic_path
-    os.makedirs(os.path.dirname(files["betas"]), exist_ok=True)
     with atomic_path(files["betas"]) as tmp, h5py.File(tmp, "w") as f:
-        f.create_dataset("betas", data=subject["betas"])
+        f.create_dataset(BETAS_DATASET, data=subject["betas"])
     with atomic_path(files["image_info"]) as tmp:
         pd.DataFrame(subject["image_info"]).to_csv(tmp, index=False)
     with atomic_path(files["roi_info"]) as tmp, open(tmp, "wb") as fh:
         np.save(fh, subject["roi_info"], allow_pickle=True)
     for layer, path in files["features"].items():
-        os.makedirs(os.path.dirname(path), exist_ok=True)
         with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
-            f.create_dataset("features", data=subject["features"][layer])
+            f.create_dataset(FEATURES_DATASET, data=subject["features"][layer])
     with atomic_path(ground_truth_path) as tmp, h5py.File(tmp, "w") as f:
         f.create_dataset("preferred_layer", data=subject["preferred_layer"])
         f.create_dataset("mixture", data=subject["mixture"])
+
+
+def write_s1_anatomy(store, out_path):
+    """Compute S1's masks through the workflow's pycortex store (under its lock) and cache them."""
+    from . import cortex_store
+    from .io import atomic_path
+    cortex = cortex_store.import_cortex(store)
+    with cortex_store.store_lock(store):
+        anatomy = s1_anatomy(cortex)
+    with atomic_path(out_path) as tmp, open(tmp, "wb") as fh:
+        np.savez_compressed(fh, **anatomy)
+
+
+def write_demo_subject(anatomy_path, settings, files, ground_truth_path):
+    """The demo subject from cached anatomy and its config block; ``files`` holds the
+    contract's paths (features in the order of settings['layers'])."""
+    import logging
+    settings = dict(settings)
+    layers = settings.pop("layers")
+    subject = make_subject(dict(np.load(anatomy_path)), layers=layers, **settings)
+    write_subject({**files, "features": dict(zip(layers, files["features"]))}, subject, ground_truth_path)
+    logging.getLogger("encoding_models").info("demo subject: %s images x %s voxels, layers %s",
+                                              *subject["betas"].shape, layers)

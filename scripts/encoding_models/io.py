@@ -4,25 +4,33 @@ from __future__ import annotations
 import contextlib
 import glob
 import os
+import shutil
 
 import numpy as np
 
 
+def _remove(path):
+    if os.path.isdir(path) and not os.path.islink(path):
+        shutil.rmtree(path)
+    elif os.path.lexists(path):
+        os.remove(path)
+
+
 @contextlib.contextmanager
 def atomic_path(path):
-    """Yield a temporary path beside ``path``; rename it to ``path`` only on success."""
+    """Yield a temporary path beside ``path`` (a file or a directory the caller creates);
+    rename it to ``path`` only on success, remove it otherwise."""
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
     stem, ext = os.path.splitext(os.path.basename(path))
     for stale in glob.glob(os.path.join(glob.escape(directory), f".{glob.escape(stem)}.*.partial{ext}")):
-        os.remove(stale)   # left by a writer that was killed (SIGKILL) before it could clean up
+        _remove(stale)   # left by a writer that was killed (SIGKILL) before it could clean up
     tmp = os.path.join(directory, f".{stem}.{os.getpid()}.partial{ext}")  # keeps the extension
     try:
         yield tmp
         os.replace(tmp, path)
     finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+        _remove(tmp)
 
 
 def write_h5(path, datasets: dict, attrs: dict | None = None):

@@ -9,62 +9,63 @@ import logging
 
 import numpy as np
 
-from . import contract, partition, ridge, splits
+from . import contract, layout, partition, ridge, splits
 from .io import atomic_path, read_h5, write_h5
 
 log = logging.getLogger("encoding_models")
 
 
-def pair_name(a, b):
-    return f"{a}+{b}"
-
-
 # --------------------------------------------------------------------------- prepare
-def prepare(files, rois, merged_rois, split_seed, pct_holdout, out_path):
-    """Validate a subject's betas, image_info and ROI info; write its split, voxel
-    selection and ROI membership. (Each layer's features are checked where they are
-    read, in ``crossprod``.)"""
-    subj = contract.validate_subject(files, [], rois, merged_rois)
+def prepare(inputs, rois, merged_rois, split_seed, pct_holdout, out_path):
+    """Validate a subject's betas, image_info and ROI info (``inputs``: paths keyed
+    betas / image_info / roi_info); write its split, voxel selection and ROI membership.
+    (Each layer's features are checked where they are read, in ``crossprod``.)
+
+    The split is drawn over every image_info row, as the reference does; rows with
+    n_reps == 0 are dropped from each split afterwards.
+    """
+    subj = contract.validate_subject(inputs, [], rois, merged_rois)
     good = np.flatnonzero(subj.good_rows)
-    trn, out, val = splits.make_split(subj.shared1000[good], split_seed, pct_holdout)
+    trn, holdout, val = splits.split_kept_rows(subj.shared1000, subj.good_rows, split_seed, pct_holdout)
     union = np.logical_or.reduce([subj.roi_masks[r] for r in rois])
     voxel_index = np.flatnonzero(union)
     members = np.stack([subj.roi_masks[r][voxel_index] for r in rois])
     write_h5(out_path, {
-        "good_rows": good, "trn": trn, "out": out, "val": val,
+        "good_rows": good, "trn": trn, "holdout": holdout, "val": val,
         "voxel_index": voxel_index, "roi_names": np.array(rois), "roi_members": members,
         "noise_ceiling": subj.noise_ceiling[voxel_index], "n_images": subj.n_images,
     }, attrs={"split_seed": split_seed, "pct_holdout": pct_holdout, "n_bigmask_voxels": subj.n_voxels})
     log.info("%s: %d images kept of %d; trn %d, holdout %d, val %d; %d voxels in %d ROIs",
-             files["betas"], good.size, subj.n_images, trn.sum(), out.sum(), val.sum(),
+             inputs["betas"], good.size, subj.n_images, trn.sum(), holdout.sum(), val.sum(),
              voxel_index.size, len(rois))
 
 
-def _responses(files, prep, precision):
+def _responses(betas_path, prep, precision):
     """Betas of the kept rows and selected voxels, rounded as configured."""
-    y = contract.load_betas(files["betas"], rows=prep["good_rows"], cols=prep["voxel_index"])
+    y = contract.load_betas(betas_path, rows=prep["good_rows"], cols=prep["voxel_index"])
     return splits.quantize(y, precision)
 
 
 # --------------------------------------------------------------------------- crossprod
-def crossprod(files, layer, prepared_path, precision, device, batch_size, out_path):
+def crossprod(features_path, betas_path, prepared_path, layer, precision, device, batch_size, out_path,
+              threads=None):
     """Normalised features of one layer and their products with the responses.
 
-    Writes x_trn/x_out/x_val ([n x p+1], intercept last, as float64 holding the
-    configured precision) and xty_trn/xty_out ([p+1 x V]). Every fit that contains
+    Writes x_trn/x_holdout/x_val ([n x p+1], intercept last, as float64 holding the
+    configured precision) and xty_trn/xty_holdout ([p+1 x V]). Every fit that contains
     this layer reuses the products.
     """
-    ridge.tune_allocator()
+    ridge.configure_runtime(threads)
     prep = read_h5(prepared_path)
-    f = contract.load_features(files["features"][layer], n_rows=int(prep["n_images"]))[prep["good_rows"]]
+    f = contract.load_features(features_path, n_rows=int(prep["n_images"]))[prep["good_rows"]]
     xs = [splits.quantize(x, precision).astype(np.float64)
-          for x in splits.split_normalize(f, prep["trn"], prep["out"], prep["val"])]
-    y = _responses(files, prep, precision)
+          for x in splits.split_normalize(f, prep["trn"], prep["holdout"], prep["val"])]
+    y = _responses(betas_path, prep, precision)
     dev = ridge.resolve_device(device)
     xty_trn = ridge.cross_products(xs[0], y[prep["trn"]], batch_size=batch_size, device=dev)
-    xty_out = ridge.cross_products(xs[1], y[prep["out"]], batch_size=batch_size, device=dev)
-    write_h5(out_path, {"x_trn": xs[0], "x_out": xs[1], "x_val": xs[2],
-                        "xty_trn": xty_trn, "xty_out": xty_out,
+    xty_holdout = ridge.cross_products(xs[1], y[prep["holdout"]], batch_size=batch_size, device=dev)
+    write_h5(out_path, {"x_trn": xs[0], "x_holdout": xs[1], "x_val": xs[2],
+                        "xty_trn": xty_trn, "xty_holdout": xty_holdout,
                         "voxel_index": prep["voxel_index"]},
              attrs={"layer": layer, "precision": precision})
 
@@ -84,24 +85,25 @@ def _design(crossprod_paths):
     def rows(key):      # X'Y: [p_layer + 1 x V]
         return np.concatenate([d[key][:-1] for d in parts] + [parts[0][key][-1:]], axis=0)
 
-    return columns("x_trn"), columns("x_out"), columns("x_val"), rows("xty_trn"), rows("xty_out")
+    return (columns("x_trn"), columns("x_holdout"), columns("x_val"),
+            rows("xty_trn"), rows("xty_holdout"))
 
 
 # --------------------------------------------------------------------------- fit
-def fit(files, model, crossprod_paths, prepared_path, *, lambdas, intercept, refit, precision,
-        device, batch_size, out_path):
+def fit(model, crossprod_paths, betas_path, prepared_path, *, lambdas, intercept, refit, precision,
+        device, batch_size, out_path, threads=None):
     """Fit one model (a layer or a layer pair) for every selected voxel."""
     lambdas = ridge.check_lambdas(lambdas)
-    ridge.tune_allocator()
+    ridge.configure_runtime(threads)
     prep = read_h5(prepared_path)
-    x_trn, x_out, x_val, xty_trn, xty_out = _design(crossprod_paths)
-    y = _responses(files, prep, precision)
-    res = ridge.fit_ridge(x_trn, x_out, x_val, y[prep["trn"]], y[prep["out"]], y[prep["val"]], lambdas,
-                          xty_trn=xty_trn, xty_out=xty_out, intercept=intercept, refit=refit,
+    x_trn, x_holdout, x_val, xty_trn, xty_holdout = _design(crossprod_paths)
+    y = _responses(betas_path, prep, precision)
+    res = ridge.fit_ridge(x_trn, x_holdout, x_val, y[prep["trn"]], y[prep["holdout"]], y[prep["val"]], lambdas,
+                          xty_trn=xty_trn, xty_holdout=xty_holdout, intercept=intercept, refit=refit,
                           batch_size=batch_size, device=ridge.resolve_device(device))
     write_h5(out_path, {"r2": res.r2, "best_lambda": res.best_lambda,
                         "best_lambda_index": res.best_index, "voxel_index": prep["voxel_index"],
-                        "lambdas": lambdas},
+                        "lambdas": lambdas, "weights": res.weights},
              attrs={"model": model, "n_features": x_trn.shape[1] - 1, "intercept": intercept,
                     "refit": refit, "precision": precision, "n_rescored": res.n_rescored})
     log.info("%s: %d voxels, median R2 %.4f, %d near-tie voxels re-scored the reference's way",
@@ -156,8 +158,8 @@ def summaries(prepared_path, layers, fit_paths, best_layer_path, pairs, partitio
     for (a, b), path in zip(pairs, partition_paths):
         d = read_h5(path)
         for roi, m in zip(rois, members):
-            row = {"roi": roi, "pair": pair_name(a, b), "layer_a": a, "layer_b": b, "n_voxels": int(m.sum())}
-            for key in ("unique_a", "unique_b", "shared", "r2_joint"):
+            row = {"roi": roi, "pair": layout.model_name((a, b)), "layer_a": a, "layer_b": b, "n_voxels": int(m.sum())}
+            for key in layout.PARTITION_KINDS:
                 stats = partition.describe(d[key][m])
                 row.update({f"{key}_{s}": stats[s] for s in ("median", "min", "max")})
             prow.append(row)
@@ -210,3 +212,42 @@ def roi_figures(partition_tsv, counts_tsv, layers, subject, out_partition, out_b
     with atomic_path(out_best) as tmp:
         maps.best_layer_bars(pd.read_csv(counts_tsv, sep="\t"), layers, tmp,
                              f"{subject}: best layer per ROI")
+
+
+# --------------------------------------------------------------------------- per ROI
+def _layer_colors(layers):
+    import matplotlib.pyplot as plt
+    cmap = plt.get_cmap("tab10" if len(layers) <= 10 else "tab20")
+    return {layer: cmap(i % cmap.N) for i, layer in enumerate(layers)}
+
+
+def roi_outputs(roi, subject, prepared_path, layers, fit_paths, layer_r2_tsv, counts_tsv, partition_tsv,
+                out_summary, out_png):
+    """One ROI's rows of every summary (long format) and its overview figure."""
+    import pandas as pd
+    from . import overview
+    prep = read_h5(prepared_path, ["roi_names", "roi_members"])
+    member = prep["roi_members"][list(prep["roi_names"]).index(roi)]
+    tables = {"layer_r2": pd.read_csv(layer_r2_tsv, sep="\t"), "best_layer_counts": pd.read_csv(counts_tsv, sep="\t"),
+              "partition": pd.read_csv(partition_tsv, sep="\t")}
+    rows = []
+    for table, df in tables.items():
+        key = "pair" if table == "partition" else "layer"
+        for rec in df[df["roi"] == roi].to_dict("records"):
+            for stat, value in rec.items():
+                if stat in ("roi", key, "layer_a", "layer_b") or (table == "partition" and stat == "n_voxels"):
+                    continue
+                rows.append({"roi": roi, "n_voxels": int(member.sum()), "table": table,
+                             "model": rec[key], "statistic": stat, "value": value})
+    _write_tsv(pd.DataFrame(rows, columns=["roi", "n_voxels", "table", "model", "statistic", "value"]), out_summary)
+
+    r2 = {layer: read_h5(p, ["r2"])["r2"][member] for layer, p in zip(layers, fit_paths)}
+    counts_df = tables["best_layer_counts"]
+    counts = dict(counts_df[counts_df["roi"] == roi][["layer", "count"]].itertuples(index=False))
+    part = tables["partition"]
+    part = part[part["roi"] == roi]
+    partitions = [(r.pair, r.layer_a, r.layer_b, r.unique_a_median, r.shared_median, r.unique_b_median)
+                  for r in part.itertuples()]
+    with atomic_path(out_png) as tmp:
+        overview.roi_overview(roi, int(member.sum()), r2, counts, partitions, _layer_colors(layers), "0.55",
+                              tmp, f"{subject}, ROI {roi}")

@@ -24,29 +24,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from .penalty import check_lambdas, reference_lambdas  # noqa: F401 (part of this module's API)
+
 INTERCEPT_MODES = ("penalized", "unpenalized")
-
-
-def reference_lambdas(n_lambdas: int = 20) -> np.ndarray:
-    """The reference's grid: float32 logspace from 1e-4 to 1e10+0.01, minus 0.01.
-
-    Its first values are slightly negative (about -0.0099); they are kept as they are.
-    Returned as float64 holding the float32 values exactly (as torch sees them).
-    """
-    grid = np.logspace(np.log(0.0001), np.log(10**10 + 0.01), n_lambdas,
-                       dtype=np.float32, base=np.e) - 0.01
-    return grid.astype(np.float64)
-
-
-def check_lambdas(lambdas) -> np.ndarray:
-    """Return the grid as a 1-D float64 array, or raise ValueError saying what is wrong."""
-    grid = np.asarray(lambdas, dtype=np.float64)
-    if grid.ndim != 1 or grid.size == 0:
-        raise ValueError(f"lambda grid must be a non-empty list of numbers, got shape {grid.shape}")
-    bad = ~np.isfinite(grid)
-    if bad.any():
-        raise ValueError(f"lambda grid has non-finite values at positions {np.flatnonzero(bad).tolist()}")
-    return grid
 
 
 def resolve_device(name: str = "auto") -> torch.device:
@@ -58,8 +38,9 @@ def resolve_device(name: str = "auto") -> torch.device:
     return torch.device(name)
 
 
-def tune_allocator(mmap_threshold=32 << 20, trim_threshold=1 << 30):
-    """Keep freed blocks of up to 32 MB in glibc's heap instead of returning them to the OS.
+def configure_runtime(threads=None, mmap_threshold=32 << 20, trim_threshold=1 << 30):
+    """Set torch's thread count (a job's threads, where given), and keep freed blocks of
+    up to 32 MB in glibc's heap instead of returning them to the OS.
 
     The batch loop allocates and frees the same few temporaries (up to [n_val x batch])
     again and again; by default each one above 128 kB is a fresh mmap whose pages fault
@@ -68,6 +49,8 @@ def tune_allocator(mmap_threshold=32 << 20, trim_threshold=1 << 30):
     """
     import ctypes
     import ctypes.util
+    if threads:
+        torch.set_num_threads(int(threads))
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
         M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
@@ -132,19 +115,19 @@ class ReferenceScorer:
     are built on first use and kept for the rest of the fit.
     """
 
-    def __init__(self, x_trn, x_out, lambdas):
-        self.x_trn, self.x_out, self.lambdas = x_trn, x_out, lambdas
+    def __init__(self, x_trn, x_holdout, lambdas):
+        self.x_trn, self.x_holdout, self.lambdas = x_trn, x_holdout, lambdas
         self.cofactor = None
 
-    def losses(self, y_trn, y_out) -> torch.Tensor:
+    def losses(self, y_trn, y_holdout) -> torch.Tensor:
         if self.cofactor is None:
             mult = self.x_trn.T @ self.x_trn
             ridge_term = torch.eye(self.x_trn.shape[1], device=self.x_trn.device, dtype=torch.float64)
             inv = torch.stack([(mult + ridge_term * float(l)).inverse() for l in self.lambdas], dim=0)
             self.cofactor = torch.tensordot(inv, self.x_trn, dims=[[2], [1]])
         weights = torch.tensordot(self.cofactor, y_trn, dims=[[2], [0]])
-        pred = torch.tensordot(self.x_out, weights, dims=[[1], [1]])
-        return torch.sum(torch.pow(y_out[:, None, :] - pred, 2), dim=0)
+        pred = torch.tensordot(self.x_holdout, weights, dims=[[1], [1]])
+        return torch.sum(torch.pow(y_holdout[:, None, :] - pred, 2), dim=0)
 
 
 @dataclass
@@ -152,97 +135,163 @@ class RidgeResult:
     best_index: np.ndarray   # [V] index into the lambda grid
     best_lambda: np.ndarray  # [V]
     r2: np.ndarray           # [V] R2 on the validation split
+    weights: np.ndarray      # [p x V] in the design's basis, intercept last: prediction = x @ weights
     n_rescored: int          # voxels re-scored with the reference's operations
 
 
-def _center(x_trn, x_out, x_val):
-    """Unpenalised intercept: drop the ones column, centre on the train means."""
-    mean = x_trn[:, :-1].mean(dim=0, keepdim=True)
-    return mean, x_trn[:, :-1] - mean, x_out[:, :-1] - mean, x_val[:, :-1] - mean
+@dataclass
+class _Batch:
+    """One voxel batch projected on a basis: z = Q'X'y (train), zo = Q'X_h'y_h (holdout)."""
+    z: torch.Tensor
+    z_holdout: torch.Tensor
+    y_holdout: torch.Tensor              # centred on the train mean where the basis centres
+    xty: torch.Tensor | None = None      # X'y (train) and X_h'y_h (holdout) in the basis's columns,
+    xty_holdout: torch.Tensor | None = None  # kept for the refit
+    y_mean: torch.Tensor | None = None   # train mean of y (centred basis only)
 
 
-def fit_ridge(x_trn, x_out, x_val, y_trn, y_out, y_val, lambdas, *,
-              xty_trn=None, xty_out=None, intercept: str = "penalized",
+class _PenalizedBasis:
+    """The reference's model: the ones column is a feature like any other, penalised.
+
+    Without precomputed products the eigenbasis is folded into the designs, so that
+    z = (XQ)'y costs one product instead of two.
+    """
+    matches_reference = True
+
+    def __init__(self, x_trn, x_holdout, x_val, fold_designs):
+        self.x_trn, self.x_holdout = x_trn, x_holdout
+        self.design = (x_trn, x_holdout, x_val)     # the columns the weights apply to
+        self.evals, self.evecs = torch.linalg.eigh(x_trn.T @ x_trn)
+        self.m = self.evecs.T @ (x_holdout.T @ x_holdout) @ self.evecs
+        self.fold = fold_designs
+        if fold_designs:
+            self.xq_trn, self.xq_holdout = x_trn @ self.evecs, x_holdout @ self.evecs
+        self.xq_val = x_val @ self.evecs
+
+    def project(self, y_trn, y_holdout, xty, xty_holdout) -> _Batch:
+        if self.fold:
+            return _Batch(self.xq_trn.T @ y_trn(), self.xq_holdout.T @ y_holdout, y_holdout)
+        ct = xty if xty is not None else self.x_trn.T @ y_trn()
+        co = xty_holdout if xty_holdout is not None else self.x_holdout.T @ y_holdout
+        return _Batch(self.evecs.T @ ct, self.evecs.T @ co, y_holdout, ct, co)
+
+    def full_weights(self, w, batch):
+        return w
+
+
+class _CentredBasis:
+    """Unpenalised intercept: drop the ones column, centre features and responses on the
+    train means. Products with the responses come from X'y and 1'y (the ones row)."""
+    matches_reference = False
+
+    def __init__(self, x_trn, x_holdout, x_val):
+        self.x_trn, self.x_holdout = x_trn, x_holdout
+        self.n_trn = x_trn.shape[0]
+        self.mean = x_trn[:, :-1].mean(dim=0, keepdim=True)
+        xs_trn, self.xs_holdout, xs_val = (x[:, :-1] - self.mean for x in (x_trn, x_holdout, x_val))
+        self.design = (xs_trn, self.xs_holdout, xs_val)
+        self.evals, self.evecs = torch.linalg.eigh(xs_trn.T @ xs_trn)
+        self.m = self.evecs.T @ (self.xs_holdout.T @ self.xs_holdout) @ self.evecs
+        self.xq_val = xs_val @ self.evecs
+
+    def project(self, y_trn, y_holdout, xty, xty_holdout) -> _Batch:
+        ct = xty if xty is not None else self.x_trn.T @ y_trn()
+        co = xty_holdout if xty_holdout is not None else self.x_holdout.T @ y_holdout
+        y_mean = ct[-1] / self.n_trn
+        ct = ct[:-1] - self.mean.T * ct[-1][None, :]
+        co = co[:-1] - self.mean.T * co[-1][None, :] - self.xs_holdout.sum(dim=0)[:, None] * y_mean[None, :]
+        return _Batch(self.evecs.T @ ct, self.evecs.T @ co, y_holdout - y_mean, ct, co, y_mean)
+
+    def full_weights(self, w, batch):
+        """Append the intercept, so that prediction = [x 1] @ weights on the uncentred design."""
+        return torch.cat([w, (batch.y_mean - self.mean @ w)], dim=0)
+
+
+class _TrainWeights:
+    """Weights from the train split (the reference): w = Q diag(1 / (s + lambda)) z."""
+
+    def __init__(self, basis):
+        self.basis = basis
+
+    def solve(self, batch, lam):
+        c = batch.z / (self.basis.evals[:, None] + lam[None, :])
+        return self.basis.evecs @ c, self.basis.xq_val @ c
+
+
+class _RefitWeights:
+    """Weights refitted on train + holdout with the chosen lambda."""
+
+    def __init__(self, basis):
+        x_trn, x_holdout, self.x_val = basis.design
+        self.evals, self.evecs = torch.linalg.eigh(x_trn.T @ x_trn + x_holdout.T @ x_holdout)
+
+    def solve(self, batch, lam):
+        zf = self.evecs.T @ (batch.xty + batch.xty_holdout)
+        w = self.evecs @ (zf / (self.evals[:, None] + lam[None, :]))
+        return w, self.x_val @ w
+
+
+def fit_ridge(x_trn, x_holdout, x_val, y_trn, y_holdout, y_val, lambdas, *,
+              xty_trn=None, xty_holdout=None, intercept: str = "penalized",
               refit: bool = False, batch_size: int = 2048, device="cpu",
               tie_rtol: float = 1e-12) -> RidgeResult:
     """Fit every voxel (column of y_*) and score it on the validation split.
 
     x_*: [n x p] features whose last column is the intercept (ones), as the reference
-    builds them. y_*: [n x V] responses (float32 or float64 arrays; float32 converts
-    exactly). xty_trn / xty_out: optional precomputed x_trn'y_trn and x_out'y_out
-    [p x V] (a layer pair reuses its layers' products). intercept='unpenalized' centres
-    features and responses on the train split instead of penalising the ones column;
-    refit=True recomputes the weights on train+holdout with the chosen lambda.
-    The reference's behaviour is intercept='penalized', refit=False.
+    builds them. y_*: [n x V] responses (float32 or float64; float32 converts exactly);
+    y_trn may be anything indexable as y_trn[:, cols] and is read only where needed.
+    xty_trn / xty_holdout: optional precomputed x_trn'y_trn and x_holdout'y_holdout [p x V] (a layer pair reuses its layers' products).
+    intercept='unpenalized' centres features and responses on the train split instead
+    of penalising the ones column; refit=True recomputes the weights on train+holdout
+    with the chosen lambda. The reference's behaviour is intercept='penalized', refit=False.
     """
     if intercept not in INTERCEPT_MODES:
         raise ValueError(f"intercept must be one of {INTERCEPT_MODES}, got {intercept!r}")
     lambdas = check_lambdas(lambdas)
     device = torch.device(device)
-    x_trn, x_out, x_val = (_t(x, device) for x in (x_trn, x_out, x_val))
-    n_trn, n_out = x_trn.shape[0], x_out.shape[0]
+    x_trn, x_holdout, x_val = (_t(x, device) for x in (x_trn, x_holdout, x_val))
     n_vox = y_trn.shape[1]
-    for name, y, n in (("y_trn", y_trn, n_trn), ("y_out", y_out, n_out), ("y_val", y_val, x_val.shape[0])):
-        if y.shape != (n, n_vox):
+    for name, y, n in (("y_trn", y_trn, x_trn.shape[0]), ("y_holdout", y_holdout, x_holdout.shape[0]),
+                       ("y_val", y_val, x_val.shape[0])):
+        if tuple(y.shape) != (n, n_vox):
             raise ValueError(f"{name} has shape {tuple(y.shape)}, expected {(n, n_vox)}")
 
-    centred = intercept == "unpenalized"
-    if centred:
-        x_mean, xs_trn, xs_out, xs_val = _center(x_trn, x_out, x_val)
+    if intercept == "unpenalized":
+        basis = _CentredBasis(x_trn, x_holdout, x_val)
     else:
-        xs_trn, xs_out, xs_val = x_trn, x_out, x_val
-    evals, evecs = torch.linalg.eigh(xs_trn.T @ xs_trn)
-    m = evecs.T @ (xs_out.T @ xs_out) @ evecs
-    # Without precomputed products, the eigenbasis is folded into the designs:
-    # z = (XQ)'y costs one product instead of two.
-    direct = not centred and not refit and xty_trn is None and xty_out is None
-    if direct:
-        xq_trn, xq_out = x_trn @ evecs, x_out @ evecs
-    xq_val = xs_val @ evecs
-    if refit:
-        full_evals, full_evecs = torch.linalg.eigh(xs_trn.T @ xs_trn + xs_out.T @ xs_out)
+        basis = _PenalizedBasis(x_trn, x_holdout, x_val,
+                                fold_designs=not refit and xty_trn is None and xty_holdout is None)
+    solver = _RefitWeights(basis) if refit else _TrainWeights(basis)
+    scorer = ReferenceScorer(x_trn, x_holdout, lambdas) if basis.matches_reference else None
+    lam_t = _t(lambdas, device)
 
-    scorer = ReferenceScorer(x_trn, x_out, lambdas)
     best_index = np.empty(n_vox, dtype=np.int64)
     r2 = np.empty(n_vox, dtype=np.float64)
+    weights = np.empty((x_trn.shape[1], n_vox), dtype=np.float64)
     n_rescored = 0
     for start in range(0, n_vox, batch_size):
         sl = slice(start, min(start + batch_size, n_vox))
-        yo, yv = _t(y_out[:, sl], device), _t(y_val[:, sl], device)
-        if direct:
-            z, zo = xq_trn.T @ _t(y_trn[:, sl], device), xq_out.T @ yo
-        else:
-            ct = _t(xty_trn[:, sl], device) if xty_trn is not None else x_trn.T @ _t(y_trn[:, sl], device)
-            co = _t(xty_out[:, sl], device) if xty_out is not None else x_out.T @ yo
-            if centred:
-                # (x - mean)'(y - ybar) from x'y and 1'y (the ones row), ybar = train mean
-                ybar = ct[-1] / n_trn
-                ct = ct[:-1] - x_mean.T * ct[-1][None, :]
-                co = co[:-1] - x_mean.T * co[-1][None, :] - xs_out.sum(dim=0)[:, None] * ybar[None, :]
-                yo = yo - ybar
-            z, zo = evecs.T @ ct, evecs.T @ co
-        yy = torch.linalg.vecdot(yo, yo, dim=0)
-        losses = holdout_losses(evals, z, zo, m, yy, lambdas)
+        batch = basis.project(lambda: _t(y_trn[:, sl], device), _t(y_holdout[:, sl], device),
+                              None if xty_trn is None else _t(xty_trn[:, sl], device),
+                              None if xty_holdout is None else _t(xty_holdout[:, sl], device))
+        yy = torch.linalg.vecdot(batch.y_holdout, batch.y_holdout, dim=0)
+        losses = holdout_losses(basis.evals, batch.z, batch.z_holdout, basis.m, yy, lambdas)
         best = torch.argmin(losses, dim=0)
-        if not centred:
+        if scorer is not None:
             amb = ambiguous_voxels(losses, best, yy, tie_rtol)
             if amb.numel():
                 cols = (amb + start).cpu().numpy()
-                ref = scorer.losses(_t(y_trn[:, cols], device), yo[:, amb])
+                ref = scorer.losses(_t(y_trn[:, cols], device), batch.y_holdout[:, amb])
                 best[amb] = torch.argmin(ref, dim=0)
                 n_rescored += int(amb.numel())
-        if refit:
-            zf = full_evecs.T @ (ct + co)
-            w = full_evecs @ (zf / (full_evals[:, None] + _t(lambdas, device)[best][None, :]))
-            pred = xs_val @ w
-        else:
-            pred = xq_val @ (z / (evals[:, None] + _t(lambdas, device)[best][None, :]))
-        if centred:
-            pred = pred + ybar[None, :]
+        w, pred = solver.solve(batch, lam_t[best])
+        if batch.y_mean is not None:
+            pred = pred + batch.y_mean[None, :]
         best_index[sl] = best.cpu().numpy()
-        r2[sl] = r2_score(yv, pred).cpu().numpy()
+        r2[sl] = r2_score(_t(y_val[:, sl], device), pred).cpu().numpy()
+        weights[:, sl] = basis.full_weights(w, batch).cpu().numpy()
     return RidgeResult(best_index=best_index, best_lambda=lambdas[best_index], r2=r2,
-                       n_rescored=n_rescored)
+                       weights=weights, n_rescored=n_rescored)
 
 
 def cross_products(x, y, *, batch_size: int = 2048, device="cpu") -> np.ndarray:

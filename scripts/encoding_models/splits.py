@@ -8,11 +8,13 @@ NSD_SPLIT_SEEDS = [171301, 42102, 490304, 521005, 11407, 501610, 552211, 450013,
 
 
 def make_split(shared1000, seed: int, pct_holdout: float = 0.10):
-    """Boolean masks (trn, out, val) over the images kept (rows with n_reps > 0).
+    """Boolean masks (trn, holdout, val) over the rows given.
 
     val = the shared1000 images; holdout = ceil(pct_holdout * rest), drawn with the
     legacy numpy RNG exactly as the reference (np.random.seed, np.random.shuffle);
     train = the remainder. The global numpy RNG state is restored afterwards.
+    The reference draws over ALL image_info rows, n_reps == 0 rows included: see
+    ``split_kept_rows``.
     """
     val = np.asarray(shared1000, dtype=bool)
     n_total = val.size
@@ -27,27 +29,37 @@ def make_split(shared1000, seed: int, pct_holdout: float = 0.10):
     finally:
         np.random.set_state(state)
     trn = np.isin(np.arange(n_total), inds_notval[:n_trn])
-    out = np.isin(np.arange(n_total), inds_notval[n_trn:])
-    return trn, out, val
+    holdout = np.isin(np.arange(n_total), inds_notval[n_trn:])
+    return trn, holdout, val
 
 
-def split_normalize(f, trn, out, val, *, intercept: bool = True):
+def split_kept_rows(shared1000, kept, seed: int, pct_holdout: float = 0.10):
+    """The reference's order: split over all image_info rows, then keep the rows with
+    data (n_reps > 0) in each split. Returns (trn, holdout, val) over the kept rows.
+
+    An image's split therefore never depends on which other rows lack data.
+    """
+    kept = np.asarray(kept, dtype=bool)
+    return tuple(mask[kept] for mask in make_split(shared1000, seed, pct_holdout))
+
+
+def split_normalize(f, trn, holdout, val, *, intercept: bool = True):
     """The reference's split_normalize_feats: z-score with train+holdout statistics.
 
     Same numpy operations in the same order and dtype as the reference (in-place on
-    copies, std + 1e-6), then a ones column. Returns (x_trn, x_out, x_val).
+    copies, std + 1e-6), then a ones column. Returns (x_trn, x_holdout, x_val).
     """
-    f_trn, f_val, f_out = f[trn, :], f[val, :], f[out, :]
-    f_concat = np.concatenate([f_trn, f_out], axis=0)
+    f_trn, f_val, f_holdout = f[trn, :], f[val, :], f[holdout, :]
+    f_concat = np.concatenate([f_trn, f_holdout], axis=0)
     m = np.mean(f_concat, axis=0, keepdims=True)
     s = np.std(f_concat, axis=0, keepdims=True) + 1e-6
-    for part in (f_trn, f_out, f_val):
+    for part in (f_trn, f_holdout, f_val):
         part -= m
         part /= s
     if intercept:
-        f_trn, f_out, f_val = (np.concatenate([p, np.ones((len(p), 1), dtype=p.dtype)], axis=1)
-                               for p in (f_trn, f_out, f_val))
-    return f_trn, f_out, f_val
+        f_trn, f_holdout, f_val = (np.concatenate([p, np.ones((len(p), 1), dtype=p.dtype)], axis=1)
+                                   for p in (f_trn, f_holdout, f_val))
+    return f_trn, f_holdout, f_val
 
 
 def quantize(a, precision: str):

@@ -1,5 +1,6 @@
 # Inputs of each subject at the data contract's fixed paths: synthesised (demo) or downloaded.
 
+
 localrules:
     demo_subject,
     download_file,
@@ -9,17 +10,17 @@ localrules:
 rule demo_anatomy:
     """S1's cortical and ROI masks from pycortex: slow (about a minute), done once."""
     output:
-        f"{PYCORTEX_STORE}/cache/S1_fullhead_anatomy.npz",
-    params:
-        store=lambda wc, output: os.path.dirname(os.path.dirname(output[0])),
+        layout.path(layout.STORE_ANATOMY, store=PYCORTEX_STORE),
     log:
-        "logs/demo_anatomy.log",
+        layout.LOG["demo_anatomy"],
+    conda:
+        ENV
     threads: 1
     resources:
         mem_mb=2000,
         runtime=15,
-    conda:
-        "../../envs/encoding.yaml"
+    params:
+        store=lambda wc: PYCORTEX_STORE,
     script:
         "../../scripts/demo_anatomy.py"
 
@@ -29,24 +30,29 @@ rule demo_subject:
     input:
         anatomy=rules.demo_anatomy.output[0],
     output:
-        betas="resources/{subject}/betas_avg_bigmask.hdf5",
-        image_info="resources/{subject}/image_info.csv",
-        roi_info="resources/{subject}/voxel_roi_info.npy",
-        features=expand("resources/{{subject}}/features/{layer}.hdf5",
-                        layer=config["subjects"][DEMO_SUBJECTS[0]]["demo"]["layers"] if DEMO_SUBJECTS else []),
-        ground_truth="resources/{subject}/ground_truth.h5",
-    params:
-        demo=lambda wc: subject_cfg(wc.subject)["demo"],
-    wildcard_constraints:
-        subject=_alt(DEMO_SUBJECTS) if DEMO_SUBJECTS else "^$",
+        **{key: layout.INPUTS[key] for key in ("betas", "image_info", "roi_info")},
+        features=expand(
+            layout.FEATURES,
+            subject="{subject}",
+            layer=(
+                config["subjects"][DEMO_SUBJECTS[0]]["demo"]["layers"]
+                if DEMO_SUBJECTS
+                else []
+            ),
+        ),
+        ground_truth=layout.GROUND_TRUTH,
     log:
-        "logs/{subject}/demo_subject.log",
+        layout.LOG["demo_subject"],
+    wildcard_constraints:
+        subject=_alt(DEMO_SUBJECTS),
+    conda:
+        ENV
     threads: 1
     resources:
         mem_mb=2000,
         runtime=10,
-    conda:
-        "../../envs/encoding.yaml"
+    params:
+        demo=lambda wc: subject_cfg(wc.subject)["demo"],
     script:
         "../../scripts/demo_subject.py"
 
@@ -54,23 +60,23 @@ rule demo_subject:
 rule download_file:
     """Streamed, retried, checksummed download; renamed into place only when complete."""
     output:
-        path="resources/{subject}/{name}",
-        sha="resources/{subject}/{name}.sha256",
-    params:
-        url=lambda wc: download_url(wc)[0],
-        sha256=lambda wc: download_url(wc)[1],
-    wildcard_constraints:
-        subject=_alt(DOWNLOAD_SUBJECTS) if DOWNLOAD_SUBJECTS else "^$",
-        name="betas_avg_bigmask\\.hdf5|image_info\\.csv|voxel_roi_info\\.npy|pycortex_db\\.zip|pycortex_config\\.cfg|features/[A-Za-z0-9_-]+\\.hdf5",
+        path=f"{layout.SUBJECT_DIR}/{{name}}",
+        sha=f"{layout.SUBJECT_DIR}/{{name}}{layout.CHECKSUM_SUFFIX}",
     log:
-        "logs/{subject}/download/{name}.log",
+        layout.LOG["download"],
+    wildcard_constraints:
+        subject=_alt(DOWNLOAD_SUBJECTS),
+        name=download_names(),
     retries: 2
+    conda:
+        ENV
     threads: 1
     resources:
         mem_mb=500,
         runtime=60,
-    conda:
-        "../../envs/encoding.yaml"
+    params:
+        url=lambda wc: download_url(wc)[0],
+        sha256=lambda wc: download_url(wc)[1],
     script:
         "../../scripts/download.py"
 
@@ -78,20 +84,23 @@ rule download_file:
 rule pycortex_subject:
     """Put the subject's pycortex anatomy into the workflow's own filestore."""
     input:
-        zip=lambda wc: (f"resources/{wc.subject}/pycortex_db.zip"
-                        if subject_cfg(wc.subject)["source"] == "download" else []),
+        zip=lambda wc: (
+            layout.path(layout.INPUTS["pycortex_db"], subject=wc.subject)
+            if subject_cfg(wc.subject)["source"] == "download"
+            else []
+        ),
     output:
-        f"{PYCORTEX_STORE}/ready/{{subject}}.ok",
-    params:
-        store=lambda wc, output: os.path.dirname(os.path.dirname(output[0])),
-        pycortex_subject=lambda wc: pycortex_target(wc.subject)[0],
+        layout.path(layout.STORE_READY, store=PYCORTEX_STORE, subject="{subject}"),
     log:
-        "logs/{subject}/pycortex_subject.log",
+        layout.LOG["pycortex_subject"],
+    conda:
+        ENV
     threads: 1
     resources:
         mem_mb=1000,
         runtime=15,
-    conda:
-        "../../envs/encoding.yaml"
+    params:
+        store=lambda wc: PYCORTEX_STORE,
+        pycortex_subject=lambda wc: pycortex_target(wc.subject)[0],
     script:
         "../../scripts/pycortex_subject.py"

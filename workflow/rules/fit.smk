@@ -1,25 +1,32 @@
 # Split, per-layer cross products, and one ridge fit per subject and model.
 
+# What a cross product or a fit job asks for (one definition for both rules).
+COMPUTE_RESOURCES = dict(
+    mem_mb=lambda wc, attempt: 6000 * attempt,
+    runtime=lambda wc, attempt: 30 * attempt,
+    gpu=1,
+)
+
 
 rule prepare:
     """Validate the subject's files; write its split, voxel selection and ROI membership."""
     input:
         unpack(subject_tables),
     output:
-        "results/{subject}/prepared.h5",
+        layout.PREPARED,
+    log:
+        layout.LOG["prepare"],
+    conda:
+        ENV
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=20,
     params:
         rois=ROIS,
         merged_rois=MERGED,
         split_seed=lambda wc: subject_cfg(wc.subject)["split_seed"],
         pct_holdout=config["split"]["pct_holdout"],
-    log:
-        "logs/{subject}/prepare.log",
-    threads: 1
-    resources:
-        mem_mb=4000,
-        runtime=20,
-    conda:
-        "../../envs/encoding.yaml"
     script:
         "../../scripts/prepare.py"
 
@@ -27,26 +34,24 @@ rule prepare:
 rule crossprod:
     """Normalised features of one layer and X'Y on train and holdout, reused by every model with the layer."""
     input:
-        unpack(subject_tables),
-        features="resources/{subject}/features/{layer}.hdf5",
-        prepared="results/{subject}/prepared.h5",
+        betas=layout.INPUTS["betas"],
+        features=layout.FEATURES,
+        prepared=layout.PREPARED,
     output:
-        "results/{subject}/crossprod/{layer}.h5",
+        layout.CROSSPROD,
+    log:
+        layout.LOG["crossprod"],
+    benchmark:
+        layout.path(layout.BENCHMARK, subject="{subject}", job="crossprod_{layer}")
+    conda:
+        ENV
+    threads: 2
+    resources:
+        **COMPUTE_RESOURCES,
     params:
         precision=config["ridge"]["input_precision"],
         batch_size=config["ridge"]["batch_size"],
         device=config["device"],
-    log:
-        "logs/{subject}/crossprod/{layer}.log",
-    benchmark:
-        "results/{subject}/benchmarks/crossprod_{layer}.tsv"
-    threads: 2
-    resources:
-        mem_mb=lambda wc, attempt: 6000 * attempt,
-        runtime=lambda wc, attempt: 30 * attempt,
-        gpu=1,
-    conda:
-        "../../envs/encoding.yaml"
     script:
         "../../scripts/crossprod.py"
 
@@ -54,25 +59,23 @@ rule crossprod:
 rule fit:
     """Ridge for one model (a layer, or a pair A+B): lambda per voxel on holdout, R2 on val."""
     input:
-        betas="resources/{subject}/betas_avg_bigmask.hdf5",
-        prepared="results/{subject}/prepared.h5",
-        crossprod=lambda wc: [f"results/{wc.subject}/crossprod/{l}.h5" for l in wc.model.split("+")],
+        betas=layout.INPUTS["betas"],
+        prepared=layout.PREPARED,
+        crossprod=model_crossprods,
     output:
-        "results/{subject}/fits/{model}.h5",
-    params:
-        ridge=ridge_params(),
-        batch_size=config["ridge"]["batch_size"],
-        device=config["device"],
+        layout.FIT,
     log:
-        "logs/{subject}/fits/{model}.log",
+        layout.LOG["fit"],
     benchmark:
-        "results/{subject}/benchmarks/fit_{model}.tsv"
+        layout.path(layout.BENCHMARK, subject="{subject}", job="fit_{model}")
+    conda:
+        ENV
     threads: 2
     resources:
-        mem_mb=lambda wc, attempt: 6000 * attempt,
-        runtime=lambda wc, attempt: 30 * attempt,
-        gpu=1,
-    conda:
-        "../../envs/encoding.yaml"
+        **COMPUTE_RESOURCES,
+    params:
+        ridge=configuration.ridge_params(config),
+        batch_size=config["ridge"]["batch_size"],
+        device=config["device"],
     script:
         "../../scripts/fit.py"

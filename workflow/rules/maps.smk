@@ -4,124 +4,130 @@
 rule pycortex_cache:
     """Build pycortex's caches once, under a lock, before map jobs read them in parallel."""
     input:
-        ready=f"{PYCORTEX_STORE}/ready/{{subject}}.ok",
-        roi_info="resources/{subject}/voxel_roi_info.npy",
+        ready=layout.path(layout.STORE_READY, store=PYCORTEX_STORE, subject="{subject}"),
+        roi_info=layout.INPUTS["roi_info"],
     output:
-        "results/{subject}/maps/.pycortex_cache.ok",
-    params:
-        m=map_params,
+        layout.MAP_CACHE_OK,
     log:
-        "logs/{subject}/maps/pycortex_cache.log",
+        layout.LOG["pycortex_cache"],
+    conda:
+        ENV
     threads: 1
     resources:
         mem_mb=4000,
         runtime=20,
-    conda:
-        "../../envs/encoding.yaml"
+    params:
+        m=map_params,
     script:
         "../../scripts/pycortex_cache.py"
 
 
-MAP_COMMON = dict(
-    cache="results/{subject}/maps/.pycortex_cache.ok",
-    roi_info="resources/{subject}/voxel_roi_info.npy",
-)
-
-
-rule map_best_layer:
+# One flatmap of one dataset of a result file; the other map rules reuse this one.
+rule map_layer_r2:
     input:
-        **MAP_COMMON,
-        result="results/{subject}/best_layer.h5",
+        cache=layout.MAP_CACHE_OK,
+        roi_info=layout.INPUTS["roi_info"],
+        result=layout.path(layout.FIT, subject="{subject}", model="{layer}"),
     output:
-        report("results/{subject}/maps/best_layer.png", category="{subject}", subcategory="Flatmaps: best layer",
-               caption="../report/map_best_layer.rst", labels={"map": "best layer"}),
-    params:
-        m=map_params,
-        dataset="best_layer",
-        colors=config["maps"]["best_layer"],
-        title=lambda wc: f"{wc.subject}: best layer per voxel",
-        legend=LAYERS,
+        report(
+            layout.MAP_R2,
+            category="{subject}",
+            subcategory="Flatmaps: R2 per layer",
+            caption="../report/map_r2.rst",
+            labels={"layer": "{layer}"},
+        ),
     log:
-        "logs/{subject}/maps/best_layer.log",
+        layout.LOG["map_r2"],
+    conda:
+        ENV
     threads: 1
     resources:
         mem_mb=3000,
         runtime=10,
-    conda:
-        "../../envs/encoding.yaml"
-    script:
-        "../../scripts/flatmap.py"
-
-
-rule map_layer_r2:
-    input:
-        **MAP_COMMON,
-        result="results/{subject}/fits/{layer}.h5",
-    output:
-        report("results/{subject}/maps/r2/{layer}.png", category="{subject}", subcategory="Flatmaps: R2 per layer",
-               caption="../report/map_r2.rst", labels={"layer": "{layer}"}),
     params:
         m=map_params,
         dataset="r2",
         colors=config["maps"]["r2"],
-        title=lambda wc: f"{wc.subject}: validation R2, {wc.layer}",
+        title=map_title("r2"),
         legend=None,
-    log:
-        "logs/{subject}/maps/r2_{layer}.log",
-    threads: 1
-    resources:
-        mem_mb=3000,
-        runtime=10,
-    conda:
-        "../../envs/encoding.yaml"
     script:
         "../../scripts/flatmap.py"
 
 
-rule map_partition:
+use rule map_layer_r2 as map_best_layer with:
     input:
-        **MAP_COMMON,
-        result="results/{subject}/partition/{a}+{b}.h5",
+        cache=layout.MAP_CACHE_OK,
+        roi_info=layout.INPUTS["roi_info"],
+        result=layout.BEST_LAYER,
     output:
-        report("results/{subject}/maps/partition/{a}+{b}/{kind}.png", category="{subject}",
-               subcategory="Flatmaps: variance partitions", caption="../report/map_partition.rst",
-               labels={"pair": "{a}+{b}", "map": "{kind}"}),
+        report(
+            layout.MAP_BEST_LAYER,
+            category="{subject}",
+            subcategory="Flatmaps: best layer",
+            caption="../report/map_best_layer.rst",
+            labels={"map": "best layer"},
+        ),
+    log:
+        layout.LOG["map_best_layer"],
+    params:
+        m=map_params,
+        dataset="best_layer",
+        colors=config["maps"]["best_layer"],
+        title=map_title("best_layer"),
+        legend=LAYERS,
+
+
+use rule map_layer_r2 as map_partition with:
+    input:
+        cache=layout.MAP_CACHE_OK,
+        roi_info=layout.INPUTS["roi_info"],
+        result=layout.PARTITION,
+    output:
+        report(
+            layout.MAP_PARTITION,
+            category="{subject}",
+            subcategory="Flatmaps: variance partitions",
+            caption="../report/map_partition.rst",
+            labels={"pair": "{a}+{b}", "map": "{kind}"},
+        ),
+    log:
+        layout.LOG["map_partition"],
     params:
         m=map_params,
         dataset=lambda wc: wc.kind,
         colors=config["maps"]["partition"],
-        title=partition_title,
+        title=map_title(),
         legend=None,
-    log:
-        "logs/{subject}/maps/partition_{a}+{b}_{kind}.log",
-    threads: 1
-    resources:
-        mem_mb=3000,
-        runtime=10,
-    conda:
-        "../../envs/encoding.yaml"
-    script:
-        "../../scripts/flatmap.py"
 
 
 rule roi_figures:
     input:
-        partition="results/{subject}/summary/partition.tsv",
-        counts="results/{subject}/summary/best_layer_counts.tsv",
+        partition=layout.path(layout.SUMMARY, subject="{subject}", table="partition"),
+        counts=layout.path(
+            layout.SUMMARY, subject="{subject}", table="best_layer_counts"
+        ),
     output:
-        partition=report("results/{subject}/figures/partition_by_roi.png", category="{subject}",
-                         subcategory="Figures per ROI", caption="../report/partition_by_roi.rst"),
-        best=report("results/{subject}/figures/best_layer_by_roi.png", category="{subject}",
-                    subcategory="Figures per ROI", caption="../report/best_layer_by_roi.rst"),
-    params:
-        layers=LAYERS,
+        partition=report(
+            layout.FIGURES["partition"],
+            category="{subject}",
+            subcategory="Figures per ROI",
+            caption="../report/partition_by_roi.rst",
+        ),
+        best=report(
+            layout.FIGURES["best_layer"],
+            category="{subject}",
+            subcategory="Figures per ROI",
+            caption="../report/best_layer_by_roi.rst",
+        ),
     log:
-        "logs/{subject}/figures.log",
+        layout.LOG["roi_figures"],
+    conda:
+        ENV
     threads: 1
     resources:
         mem_mb=1000,
         runtime=5,
-    conda:
-        "../../envs/encoding.yaml"
+    params:
+        layers=LAYERS,
     script:
         "../../scripts/roi_figures.py"

@@ -1,46 +1,48 @@
 # Variance partitioning per layer pair, best layer per voxel, ROI summaries.
 
+
 localrules:
     partition,
     best_layer,
     summaries,
+    roi_summary,
 
 
 rule partition:
     """unique A = R2_AB - R2_B, unique B = R2_AB - R2_A, shared = R2_AB - unique A - unique B."""
     input:
-        a="results/{subject}/fits/{a}.h5",
-        b="results/{subject}/fits/{b}.h5",
-        ab="results/{subject}/fits/{a}+{b}.h5",
+        a=layout.path(layout.FIT, subject="{subject}", model="{a}"),
+        b=layout.path(layout.FIT, subject="{subject}", model="{b}"),
+        ab=layout.path(layout.FIT, subject="{subject}", model="{a}+{b}"),
     output:
-        "results/{subject}/partition/{a}+{b}.h5",
+        layout.PARTITION,
     log:
-        "logs/{subject}/partition/{a}+{b}.log",
+        layout.LOG["partition"],
+    conda:
+        ENV
     threads: 1
     resources:
         mem_mb=500,
         runtime=5,
-    conda:
-        "../../envs/encoding.yaml"
     script:
         "../../scripts/partition.py"
 
 
 rule best_layer:
     input:
-        expand("results/{{subject}}/fits/{layer}.h5", layer=LAYERS),
+        expand(layout.FIT, subject="{subject}", model=LAYERS),
     output:
-        "results/{subject}/best_layer.h5",
-    params:
-        layers=LAYERS,
+        layout.BEST_LAYER,
     log:
-        "logs/{subject}/best_layer.log",
+        layout.LOG["best_layer"],
+    conda:
+        ENV
     threads: 1
     resources:
         mem_mb=500,
         runtime=5,
-    conda:
-        "../../envs/encoding.yaml"
+    params:
+        layers=LAYERS,
     script:
         "../../scripts/best_layer.py"
 
@@ -48,28 +50,80 @@ rule best_layer:
 rule summaries:
     """Per-ROI tables: R2 per layer (Q1), best-layer counts (Q2), partitions (Q4, Q6)."""
     input:
-        prepared="results/{subject}/prepared.h5",
-        fits=expand("results/{{subject}}/fits/{layer}.h5", layer=LAYERS),
-        best_layer="results/{subject}/best_layer.h5",
-        partitions=expand("results/{{subject}}/partition/{pair}.h5", pair=PAIR_NAMES),
+        prepared=layout.PREPARED,
+        fits=expand(layout.FIT, subject="{subject}", model=LAYERS),
+        best_layer=layout.BEST_LAYER,
+        partitions=[
+            layout.path(layout.PARTITION, subject="{subject}", a=a, b=b)
+            for a, b in PAIRS
+        ],
     output:
-        layer_r2=report("results/{subject}/summary/layer_r2.tsv", category="{subject}", subcategory="Tables",
-                        caption="../report/layer_r2.rst"),
-        counts=report("results/{subject}/summary/best_layer_counts.tsv", category="{subject}", subcategory="Tables",
-                      caption="../report/best_layer_counts.rst"),
-        partition=report("results/{subject}/summary/partition.tsv", category="{subject}", subcategory="Tables",
-                         caption="../report/partition_tsv.rst"),
-    params:
-        layers=LAYERS,
-        pairs=PAIRS,
-        nc_threshold=config["summary"]["noise_ceiling_threshold"],
+        layer_r2=report(
+            layout.path(layout.SUMMARY, subject="{subject}", table="layer_r2"),
+            category="{subject}",
+            subcategory="Tables",
+            caption="../report/layer_r2.rst",
+        ),
+        counts=report(
+            layout.path(
+                layout.SUMMARY, subject="{subject}", table="best_layer_counts"
+            ),
+            category="{subject}",
+            subcategory="Tables",
+            caption="../report/best_layer_counts.rst",
+        ),
+        partition=report(
+            layout.path(layout.SUMMARY, subject="{subject}", table="partition"),
+            category="{subject}",
+            subcategory="Tables",
+            caption="../report/partition_tsv.rst",
+        ),
     log:
-        "logs/{subject}/summaries.log",
+        layout.LOG["summaries"],
+    conda:
+        ENV
     threads: 1
     resources:
         mem_mb=1000,
         runtime=5,
-    conda:
-        "../../envs/encoding.yaml"
+    params:
+        layers=LAYERS,
+        pairs=PAIRS,
+        nc_threshold=config["summary"]["noise_ceiling_threshold"],
     script:
         "../../scripts/summaries.py"
+
+
+rule roi_summary:
+    """One ROI's rows of every summary, and its overview figure."""
+    input:
+        prepared=layout.PREPARED,
+        fits=expand(layout.FIT, subject="{subject}", model=LAYERS),
+        tables=expand(layout.SUMMARY, subject="{subject}", table=layout.SUMMARY_TABLES),
+    output:
+        summary=report(
+            layout.ROI_SUMMARY,
+            category="{subject}",
+            subcategory="ROI {roi}",
+            caption="../report/roi_summary.rst",
+            labels={"roi": "{roi}", "result": "summary table"},
+        ),
+        overview=report(
+            layout.ROI_OVERVIEW,
+            category="{subject}",
+            subcategory="ROI {roi}",
+            caption="../report/roi_overview.rst",
+            labels={"roi": "{roi}", "result": "overview figure"},
+        ),
+    log:
+        layout.LOG["roi_summary"],
+    conda:
+        ENV
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    params:
+        layers=LAYERS,
+    script:
+        "../../scripts/roi_summary.py"

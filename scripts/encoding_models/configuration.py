@@ -1,0 +1,72 @@
+"""Checks of the config that the schema cannot express, and the values derived from it.
+
+Runs while Snakemake parses the workflow (common.smk), so it imports neither torch nor
+pycortex. Every problem raises one ConfigError naming the config key.
+"""
+from __future__ import annotations
+
+from . import layout
+from .penalty import check_lambdas, reference_lambdas
+
+
+class ConfigError(ValueError):
+    def __init__(self, key, problem):
+        self.key, self.problem = key, problem
+        super().__init__(f"config error in '{key}': {problem}")
+
+
+def defined_rois(subject_cfg) -> list:
+    """The ROI names a subject's roi info defines: the demo's, or NSD's."""
+    catalogue = layout.DEMO_ROIS if subject_cfg["source"] == "demo" else layout.NSD_ROIS
+    return layout.roi_names(catalogue)
+
+
+def check(config):
+    """Raise ConfigError for the first inconsistency of an (already schema-validated) config."""
+    layers = list(config["layers"])
+    rois = list(config["rois"])
+    merged = dict(config.get("merged_rois", {}))
+    dup = sorted({layer for layer in layers if layers.count(layer) > 1})
+    if dup:
+        raise ConfigError("layers", f"layer(s) listed more than once: {dup}")
+    for subject, s in config["subjects"].items():
+        defined = defined_rois(s)
+        if s["source"] == "demo":
+            missing = [layer for layer in layers if layer not in s["demo"]["layers"]]
+            if missing:
+                raise ConfigError(f"subjects.{subject}.demo.layers", f"the demo generates {s['demo']['layers']}, not {missing}")
+        else:
+            if "urls" not in s:
+                raise ConfigError(f"subjects.{subject}", "source 'download' needs 'urls'")
+            missing = [layer for layer in layers if layer not in s["urls"]["features"]]
+            if missing:
+                raise ConfigError(f"subjects.{subject}.urls.features", f"no URL for layer(s) {missing}")
+        for name, parts in merged.items():
+            unknown = [p for p in parts if p not in defined]
+            if unknown:
+                raise ConfigError(f"merged_rois.{name}", f"ROI(s) {unknown} not defined for subject '{subject}'")
+        unknown = [r for r in rois if r != layout.ALL_VOXELS and r not in defined and r not in merged]
+        if unknown:
+            raise ConfigError("rois", f"ROI(s) {unknown} not defined for subject '{subject}' "
+                                      f"(defined: {defined + [layout.ALL_VOXELS] + list(merged)})")
+    demo_layer_sets = {tuple(s["demo"]["layers"]) for s in config["subjects"].values() if s["source"] == "demo"}
+    if len(demo_layer_sets) > 1:
+        raise ConfigError("subjects.*.demo.layers", "every demo subject must generate the same layers")
+    if config["ridge"]["lambdas"] != "reference":
+        try:
+            check_lambdas(config["ridge"]["lambdas"])
+        except ValueError as e:
+            raise ConfigError("ridge.lambdas", str(e)) from None
+
+
+def lambda_grid(config) -> list:
+    if config["ridge"]["lambdas"] == "reference":
+        return [float(x) for x in reference_lambdas()]
+    return [float(x) for x in config["ridge"]["lambdas"]]
+
+
+def ridge_params(config) -> dict:
+    """Every setting that changes a fit's numbers (passed through params:, so a change reruns the fits)."""
+    r = config["ridge"]
+    return {"lambdas": lambda_grid(config), "intercept": r["intercept"], "refit": r["refit"],
+            "precision": r["input_precision"]}

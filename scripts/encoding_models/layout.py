@@ -1,0 +1,167 @@
+"""Every path pattern of the workflow, and every name derived from the config, defined once.
+
+The Snakemake rules (through common.smk), the rule scripts' library calls and the tests
+take their paths and names from here. Patterns use Snakemake's ``{wildcard}`` syntax;
+``path(pattern, **values)`` fills them in. Imports neither torch nor pycortex, so that
+parsing the workflow stays fast and works without them.
+"""
+from __future__ import annotations
+
+import itertools
+
+# ------------------------------------------------------------------ inputs (the data contract)
+SUBJECT_DIR = "resources/{subject}"
+INPUT_NAMES = {
+    # config key under subjects.<name>.urls -> file name in SUBJECT_DIR
+    "betas": "betas_avg_bigmask.hdf5",
+    "image_info": "image_info.csv",
+    "roi_info": "voxel_roi_info.npy",
+    "pycortex_db": "pycortex_db.zip",
+    "pycortex_config": "pycortex_config.cfg",
+}
+FEATURES_NAME = "features/{layer}.hdf5"
+INPUTS = {key: f"{SUBJECT_DIR}/{name}" for key, name in INPUT_NAMES.items()}
+FEATURES = f"{SUBJECT_DIR}/{FEATURES_NAME}"
+GROUND_TRUTH = f"{SUBJECT_DIR}/ground_truth.h5"
+CHECKSUM_SUFFIX = ".sha256"
+
+# ------------------------------------------------------------------ results
+RESULTS = "results/{subject}"
+PREPARED = f"{RESULTS}/prepared.h5"
+CROSSPROD = f"{RESULTS}/crossprod/{{layer}}.h5"
+FIT = f"{RESULTS}/fits/{{model}}.h5"
+PARTITION = f"{RESULTS}/partition/{{a}}+{{b}}.h5"
+BEST_LAYER = f"{RESULTS}/best_layer.h5"
+SUMMARY_TABLES = ("layer_r2", "best_layer_counts", "partition")
+SUMMARY = f"{RESULTS}/summary/{{table}}.tsv"
+ROI_SUMMARY = f"{RESULTS}/rois/{{roi}}/summary.tsv"
+ROI_OVERVIEW = f"{RESULTS}/rois/{{roi}}/overview.png"
+MAP_CACHE_OK = f"{RESULTS}/maps/.pycortex_cache.ok"
+MAP_BEST_LAYER = f"{RESULTS}/maps/best_layer.png"
+MAP_R2 = f"{RESULTS}/maps/r2/{{layer}}.png"
+MAP_PARTITION = f"{RESULTS}/maps/partition/{{a}}+{{b}}/{{kind}}.png"
+FIGURES = {"partition": f"{RESULTS}/figures/partition_by_roi.png",
+           "best_layer": f"{RESULTS}/figures/best_layer_by_roi.png"}
+BENCHMARK = f"{RESULTS}/benchmarks/{{job}}.tsv"
+
+# ------------------------------------------------------------------ logs
+LOGS = "logs/{subject}"
+LOG = {
+    "demo_anatomy": "logs/demo_anatomy.log",
+    "demo_subject": f"{LOGS}/demo_subject.log",
+    "download": f"{LOGS}/download/{{name}}.log",
+    "pycortex_subject": f"{LOGS}/pycortex_subject.log",
+    "prepare": f"{LOGS}/prepare.log",
+    "crossprod": f"{LOGS}/crossprod/{{layer}}.log",
+    "fit": f"{LOGS}/fits/{{model}}.log",
+    "partition": f"{LOGS}/partition/{{a}}+{{b}}.log",
+    "best_layer": f"{LOGS}/best_layer.log",
+    "summaries": f"{LOGS}/summaries.log",
+    "roi_summary": f"{LOGS}/rois/{{roi}}.log",
+    "roi_figures": f"{LOGS}/figures.log",
+    "pycortex_cache": f"{LOGS}/maps/pycortex_cache.log",
+    "map_best_layer": f"{LOGS}/maps/best_layer.log",
+    "map_r2": f"{LOGS}/maps/r2_{{layer}}.log",
+    "map_partition": f"{LOGS}/maps/partition_{{a}}+{{b}}_{{kind}}.log",
+}
+
+# ------------------------------------------------------------------ the workflow's pycortex store
+STORE_ANATOMY = "{store}/cache/S1_fullhead_anatomy.npz"
+STORE_READY = "{store}/ready/{subject}.ok"
+STORE_DB = "{store}/db"
+STORE_CONFIG_HOME = "{store}/config"
+STORE_OPTIONS = "{store}/config/pycortex/options.cfg"
+STORE_LOCK = "{store}/.lock"
+
+
+def path(pattern: str, **values) -> str:
+    """A pattern with its wildcards filled in."""
+    return pattern.format(**values)
+
+
+# ------------------------------------------------------------------ models, pairs, partitions
+PAIR_SEP = "+"
+PARTITION_KINDS = ("unique_a", "unique_b", "shared", "r2_joint")
+
+
+def model_name(layers) -> str:
+    """The name of the model fitting the concatenation of ``layers`` ('Conv1+Conv4')."""
+    return PAIR_SEP.join(layers)
+
+
+def model_layers(model: str) -> list:
+    return model.split(PAIR_SEP)
+
+
+def pairs(layers) -> list:
+    """Every pair of layers, in config order."""
+    return list(itertools.combinations(layers, 2))
+
+
+def models(layers) -> list:
+    """Every model of a layer list: each layer, then each pair."""
+    return list(layers) + [model_name(p) for p in pairs(layers)]
+
+
+MAP_TITLES = {
+    "best_layer": "{subject}: best layer per voxel",
+    "r2": "{subject}: validation R2, {layer}",
+    "r2_joint": "{subject}: R2 of {a}+{b}",
+    "unique_a": "{subject}: unique variance {a} (vs {b})",
+    "unique_b": "{subject}: unique variance {b} (vs {a})",
+    "shared": "{subject}: shared variance {a} & {b}",
+}
+
+
+def map_title(map_kind: str, **names) -> str:
+    """The title of a map of the given kind; names fill its wildcards (subject, layer, a, b)."""
+    return MAP_TITLES[map_kind].format(**names)
+
+
+# ------------------------------------------------------------------ the ROI catalogue
+# NSD's label dictionaries (name -> label value in the subject's label volume), by group.
+ROI_GROUPS = {
+    # group: (names dict key, labels key) in voxel_roi_info.npy
+    "retino": ("ret_prf_roi_names", "roi_labels_retino"),
+    "face": ("floc_face_roi_names", "roi_labels_face"),
+    "place": ("floc_place_roi_names", "roi_labels_place"),
+    "body": ("floc_body_roi_names", "roi_labels_body"),
+}
+NSD_ROIS = {
+    "retino": {"V1v": 1, "V1d": 2, "V2v": 3, "V2d": 4, "V3v": 5, "V3d": 6, "hV4": 7},
+    "face": {"OFA": 1, "FFA-1": 2, "FFA-2": 3, "mTL-faces": 4, "aTL-faces": 5},
+    "place": {"OPA": 1, "PPA": 2, "RSC": 3},
+    "body": {"EBA": 1, "FBA-1": 2, "FBA-2": 3, "mTL-bodies": 4},
+}
+# The demo subject defines these (a subset of NSD's, with NSD's label values).
+DEMO_ROIS = {
+    "retino": NSD_ROIS["retino"],
+    "face": {k: NSD_ROIS["face"][k] for k in ("OFA", "FFA-1", "FFA-2")},
+    "place": NSD_ROIS["place"],
+    "body": {"EBA": NSD_ROIS["body"]["EBA"]},
+}
+ALL_VOXELS = "all"
+# Overlay ROIs of pycortex's bundled subject S1, from which the demo derives its ROIs.
+S1_OUTLINES = ["V1", "V2", "V3", "FFA", "PPA", "EBA", "OFA", "OPA", "RSC"]
+
+
+def roi_names(catalogue) -> list:
+    """The ROI names a catalogue defines, in group order."""
+    return [name for group in catalogue.values() for name in group]
+
+
+def input_files(subject: str, layers=(), root: str = "") -> dict:
+    """A subject's input paths (the data contract's fixed names), optionally under root."""
+    import os
+    files = {key: os.path.join(root, path(INPUTS[key], subject=subject)) for key in ("betas", "image_info", "roi_info")}
+    files["features"] = {layer: os.path.join(root, path(FEATURES, subject=subject, layer=layer)) for layer in layers}
+    return files
+
+
+def input_key(name: str):
+    """(config key, layer or None) of a file name relative to SUBJECT_DIR, as the download rule sees it."""
+    prefix, suffix = FEATURES_NAME.split("{layer}")
+    if name.startswith(prefix) and name.endswith(suffix):
+        return "features", name[len(prefix):len(name) - len(suffix)]
+    keys = {v: k for k, v in INPUT_NAMES.items()}
+    return keys[name], None

@@ -1,0 +1,29 @@
+"""The ridge penalty grid: the reference's 20 lambdas, and checks of a user's grid.
+
+No torch import: the workflow checks the grid while it parses the config.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+def reference_lambdas(n_lambdas: int = 20) -> np.ndarray:
+    """The reference's grid: float32 logspace from 1e-4 to 1e10+0.01, minus 0.01.
+
+    Its first values are slightly negative (about -0.0099); they are kept as they are.
+    Returned as float64 holding the float32 values exactly (as torch sees them).
+    """
+    grid = np.logspace(np.log(0.0001), np.log(10**10 + 0.01), n_lambdas,
+                       dtype=np.float32, base=np.e) - 0.01
+    return grid.astype(np.float64)
+
+
+def check_lambdas(lambdas) -> np.ndarray:
+    """Return the grid as a 1-D float64 array, or raise ValueError saying what is wrong."""
+    grid = np.asarray(lambdas, dtype=np.float64)
+    if grid.ndim != 1 or grid.size == 0:
+        raise ValueError(f"lambda grid must be a non-empty list of numbers, got shape {grid.shape}")
+    bad = ~np.isfinite(grid)
+    if bad.any():
+        raise ValueError(f"lambda grid has non-finite values at positions {np.flatnonzero(bad).tolist()}")
+    return grid
