@@ -237,3 +237,16 @@ def test_fdr_equals_scipy_and_keeps_nan():
     assert sig.dtype == bool and not sig[~ok].any()
     assert np.array_equal(sig[ok], q[ok] <= 0.05)
     assert np.isnan(stats.fdr_q(np.full(3, np.nan))).all()
+
+
+@pytest.mark.parametrize("k, largest", [(1, False), (26, False), (26, True), (200, True)])
+def test_tail_values_equal_topk(k, largest):
+    rng = np.random.default_rng(k)
+    x = rng.standard_normal((40, 1000))
+    x[:3] = np.round(x[:3] * 2)                   # ties
+    x[3] = np.sort(x[3])                          # the pilot threshold finds too few: topk fallback
+    x[4] = np.sort(x[4])[::-1]
+    x[5] = rng.exponential(size=1000) ** 3        # skewed
+    xt = torch.as_tensor(x)
+    got = stats._tail_values(xt, k, largest)
+    assert torch.equal(got, torch.topk(xt, k, dim=1, largest=largest, sorted=True).values)

@@ -80,7 +80,9 @@ def _columns(source, sl: slice, n: int, device) -> torch.Tensor:
 
 
 def _padded(parts, block: int, device) -> torch.Tensor:
-    """Copy [n x width] into a fresh zero [n x block] tensor (fixed shape and alignment)."""
+    """Copy [n x width] into a fresh [n x block] tensor, zero-padded (fixed shape and alignment)."""
+    if parts.shape[1] == block:
+        return torch.empty((parts.shape[0], block), dtype=torch.float64, device=device).copy_(parts)
     out = torch.zeros((parts.shape[0], block), dtype=torch.float64, device=device)
     out[:, :parts.shape[1]] = parts
     return out
@@ -162,6 +164,7 @@ def permutation_test_r2(y_val, predictions, *, n_permutations: int = 1000, seed=
     n, n_vox = y_val.shape
     order, shifts, n_perm = permutation_scheme(n, n_permutations, seed)
     order_t = torch.as_tensor(order, device=device)
+    whole_group = n_perm == n - 1
     shifts_t = torch.as_tensor(shifts, device=device)
     p_out = np.full(n_vox, np.nan)
     r2_out = np.full(n_vox, np.nan)
@@ -181,7 +184,8 @@ def permutation_test_r2(y_val, predictions, *, n_permutations: int = 1000, seed=
             # c[k] = sum_i yc[i] pc[(i + k) mod n]: circular cross-correlation
             cross = torch.fft.irfft(torch.fft.rfft(yc, dim=0).conj() * torch.fft.rfft(pc, dim=0), n=n, dim=0)
             tol = tie_rtol * torch.linalg.vector_norm(yc, dim=0) * torch.linalg.vector_norm(pc, dim=0)
-            count = (cross[shifts_t] >= (cross[0] - tol)).sum(dim=0)[:width]
+            null = cross[1:] if whole_group else cross[shifts_t]
+            count = (null >= (cross[0] - tol)).sum(dim=0)[:width]
             p_val = (1.0 + count.to(torch.float64)) / (1.0 + n_perm)
             nan = torch.tensor(float("nan"), dtype=torch.float64, device=device)
             p_out[sl] = torch.where(ok, p_val, nan).cpu().numpy()
@@ -223,10 +227,11 @@ def _lerp(a, b, t: float) -> torch.Tensor:
 def _tail_values(x: torch.Tensor, k: int, largest: bool) -> torch.Tensor:
     """The k smallest (largest) values of every row of x [w x B], ascending (descending).
 
-    Same values as torch.topk, but faster for small k: a threshold taken from the first
-    128 values of each row (bootstrap samples are i.i.d., so they are a random sample)
-    keeps only the candidates beyond it, which are then compacted and ordered. Rows
-    with fewer than k candidates fall back to topk, so the result is exact.
+    Same values as torch.topk, faster for small k: a threshold taken from the first 128
+    values of each row (bootstrap samples are i.i.d., so these are a random sample of
+    the row) keeps only the values beyond it (about 2k per row), packed into a small
+    [w x ~2k] matrix for topk. Rows with fewer than k such values fall back to topk
+    on the whole row, so the result is exact whatever the distribution.
     """
     w, n = x.shape
     if n <= 256 or 4 * k > n:
@@ -237,11 +242,10 @@ def _tail_values(x: torch.Tensor, k: int, largest: bool) -> torch.Tensor:
     mask = x >= thr if largest else x <= thr
     cnt = mask.sum(dim=1)
     width = max(int(cnt.max()), k)
-    vals = x[mask]                                     # row-major: grouped by row
-    rows = torch.repeat_interleave(torch.arange(w, device=x.device), cnt)
-    pos = torch.arange(vals.numel(), device=x.device) - torch.repeat_interleave(torch.cumsum(cnt, 0) - cnt, cnt)
-    buf = torch.full((w, width), -torch.inf if largest else torch.inf, dtype=x.dtype, device=x.device)
-    buf[rows, pos] = vals
+    fill = -torch.inf if largest else torch.inf
+    buf = torch.full((w, width), fill, dtype=x.dtype, device=x.device)
+    # x[mask] is grouped by row in order: it fills the first cnt[r] places of row r
+    buf.masked_scatter_(torch.arange(width, device=x.device)[None, :] < cnt[:, None], x[mask])
     out = torch.topk(buf, k, dim=1, largest=largest, sorted=True).values
     short = (cnt < k).nonzero().flatten()
     if short.numel():
@@ -314,18 +318,27 @@ def bootstrap_components(y_val, predictions: Mapping, components: Mapping, *, n_
             width = sl.stop - sl.start
             y = _padded(yb[:, cols], block, device)
             preds = {m: _padded(pbs[m][:, cols], block, device) for m in models}
-            ok = defined_voxels(y, *preds.values())
-            r2 = {m: r2_score(y, preds[m]) for m in models}
-            sq = {m: (y - preds[m]).square_() for m in models}
-            yc = y - y.mean(dim=0)
-            stack = [yc, yc * yc]
-            for c in names:
-                d = torch.zeros_like(y)
-                for m, v in coef[c].items():
-                    d += v * sq[m]
-                stack.append(d)
-            # one GEMM per block, [cols x n] @ [n x n_boot]: rows are (quantity, voxel)
-            g = torch.mm(torch.cat(stack, dim=1).T, w_t).view(len(stack), block, -1)
+            # rows of the GEMM's left factor: yc, yc^2, then sum_m c_m r_m^2 per component
+            stack = torch.zeros((n, 2 + len(names), block), dtype=torch.float64, device=device)
+            yc = torch.sub(y, y.mean(dim=0), out=stack[:, 0])
+            torch.mul(yc, yc, out=stack[:, 1])
+            sstot_full = stack[:, 1].sum(dim=0)
+            ssres = {}
+            for m in models:
+                sq = (y - preds[m]).square_()
+                ssres[m] = sq.sum(dim=0)
+                for j, c in enumerate(names):
+                    if m in coef[c]:
+                        stack[:, 2 + j].add_(sq, alpha=coef[c][m])
+                del sq
+            r2 = {m: 1 - ssres[m] / sstot_full for m in models}
+            # R2 defined: y finite and not constant, predictions finite (non-finite sums)
+            lo_hi = torch.aminmax(y, dim=0)
+            ok = (lo_hi.max > lo_hi.min) & torch.isfinite(sstot_full)
+            for m in models:
+                ok &= torch.isfinite(ssres[m])
+            # one GEMM per block: [(quantity, voxel) x n] @ [n x n_boot]
+            g = torch.mm(stack.view(n, -1).T, w_t).view(2 + len(names), block, -1)
             sstot = g[1] - g[0].square() / n
             # a resample with constant y has SStot_b = 0: R2_b undefined, so is the voxel's result
             good = ok & (sstot > 0).all(dim=1)
