@@ -53,7 +53,9 @@ def main():
         y = torch.as_tensor(y, device=dev)
         preds = {k: torch.as_tensor(v, device=dev) for k, v in preds.items()}
     name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else f"CPU x{torch.get_num_threads()} threads"
-    print(f"# device: {name}; n_val {args.n_val}, voxels {args.voxels}")
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"# device: {name}; n_val {args.n_val}, voxels {args.voxels}; load average {load:.1f} "
+          f"on {os.cpu_count()} cores (other work on the machine slows both timings)")
 
     sync()
     t0 = time.perf_counter()
