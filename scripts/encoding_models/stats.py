@@ -53,7 +53,7 @@ is not finite) R2 is undefined; such voxels get NaN p-values, intervals and q-va
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Mapping
+from typing import Mapping
 
 import numpy as np
 import torch
