@@ -363,8 +363,8 @@ def pair_bootstrap(y_val, pred_a, pred_b, pred_ab, *, n_boot: int = 1000, seed=0
     """Unique and shared variance of a layer pair with bootstrap intervals and p-values.
 
     y_val, pred_*: [n x V] (predictions may be callables, see permutation_test_r2).
-    Returns a dict of numpy arrays: unique_a, unique_b, shared [V] (estimates, the
-    formulas of partition.variance_partition), unique_a_ci, unique_b_ci, shared_ci
+    Returns a dict of numpy arrays: unique_a, unique_b, shared [V] (estimates: equal to
+    partition.variance_partition's to rounding), unique_a_ci, unique_b_ci, shared_ci
     [V x 2] (percentile intervals), p_unique_a, p_unique_b [V] (one-sided, > 0).
     """
     res = bootstrap_components(y_val, {"a": pred_a, "b": pred_b, "ab": pred_ab}, PAIR_COMPONENTS,
