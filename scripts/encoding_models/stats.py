@@ -1,0 +1,399 @@
+"""Per-voxel statistics of encoding models: permutation p-values of R2, bootstrap
+intervals and p-values of variance-partition components, Benjamini-Hochberg FDR.
+
+Pure functions: arrays in, arrays out, no file access. Heavy arithmetic runs in torch,
+float64, on the given device; seeds go through numpy's default_rng, so the
+permutations and bootstrap samples are the same on every device.
+
+Permutation test of R2 (``permutation_test_r2``)
+    The null pairs every response with the prediction of another validation image.
+    SStot and sum(pred^2) do not change under a permutation, so
+    R2_perm >= R2_obs  <=>  sum_i y_i pred_pi(i) >= sum_i y_i pred_i,
+    and only the cross terms are needed. The permutations are the n cyclic shifts of a
+    seeded random re-ordering of the validation images (the cyclic group conjugated by
+    a random relabelling): for every voxel, the cross terms of all n shifts are one
+    circular cross-correlation, computed with FFTs in O(n log n) instead of the
+    O(n_permutations * n) of gathering permuted predictions. The test is exact
+    (P(p <= alpha) <= alpha under the null that the pairing of images is exchangeable):
+    a test that uses all elements of a group of permutations, or the identity plus a
+    random sample of the other elements drawn without replacement, is exact (Hemerik &
+    Goeman 2018, "Exact testing with random permutations", TEST 27:811-825); the random
+    relabelling is independent of the data, so the test is exact given it, hence
+    exact. The group has n elements, so at most n - 1 non-identity permutations exist:
+    with n_permutations >= n - 1 the whole group is used and the effective number is
+    n - 1 (returned). p = (1 + #{null >= observed}) / (1 + n_permutations).
+
+Bootstrap of variance-partition components (``bootstrap_components``, ``pair_bootstrap``)
+    A paired bootstrap over validation images (NSD's images are independent trials):
+    every bootstrap sample is a vector of multinomial counts w (a row of W [B x n]),
+    and for all voxels at once
+        SSres_b = W @ r^2,   SStot_b = W @ y^2 - (W @ y)^2 / n,
+    so a bootstrap costs a few GEMMs. A component is a linear combination of model
+    R2s, sum_m c_m R2_m = sum_m c_m - (W @ sum_m c_m r_m^2) / SStot_b: one GEMM per
+    component. A pair (unique_a, unique_b, shared) costs 5 GEMMs of [B x n] @ [n x V]
+    (about 2e11 multiply-adds at B = n = 1000, V = 40,000): float64 GEMM speed bounds
+    its run time. Intervals are percentile intervals (numpy's default 'linear'
+    quantile); the one-sided p-value for "component > 0" is
+    p = (1 + #{bootstrap value <= 0}) / (1 + B), the inversion of the percentile
+    interval: the lower bound of the one-sided (1 - alpha) percentile interval is > 0
+    about when p <= alpha. Unlike the permutation test this is an approximate
+    (asymptotic) test.
+
+Reproducibility
+    The arithmetic always runs on blocks of ``block`` voxels at fixed positions
+    (0, block, 2*block, ...; the last one zero-padded): MKL's GEMM and FFT round a
+    column differently depending on the width of the call and on its position in it,
+    so this is what makes results bitwise independent of ``batch_size`` (which only
+    sets how many voxels are fetched and converted at a time) and bitwise identical
+    across reruns on the same machine and thread count.
+
+Undefined voxels: where y is constant over the validation images (or y or a prediction
+is not finite) R2 is undefined; such voxels get NaN p-values, intervals and q-values.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping
+
+import numpy as np
+import torch
+
+from .ridge import _t, r2_score
+
+BLOCK = 512   # voxels per arithmetic call; results are reproducible for a fixed block
+
+PAIR_COMPONENTS = {
+    "unique_a": {"ab": 1.0, "b": -1.0},            # R2_AB - R2_B
+    "unique_b": {"ab": 1.0, "a": -1.0},            # R2_AB - R2_A
+    "shared": {"a": 1.0, "b": 1.0, "ab": -1.0},    # R2_A + R2_B - R2_AB
+}
+
+
+# ------------------------------------------------------------------ helpers
+def _columns(source, sl: slice, n: int, device) -> torch.Tensor:
+    """float64 [n x width] block of an array or of a callable(slice) -> array."""
+    block = source(sl) if callable(source) else source[:, sl]
+    out = _t(block, device)
+    width = sl.stop - sl.start
+    if out.shape != (n, width):
+        raise ValueError(f"predictions for voxels {sl.start}:{sl.stop} have shape {tuple(out.shape)}, "
+                         f"expected {(n, width)}")
+    return out
+
+
+def _padded(parts, block: int, device) -> torch.Tensor:
+    """Copy [n x width] into a fresh [n x block] tensor, zero-padded (fixed shape and alignment)."""
+    if parts.shape[1] == block:
+        return torch.empty((parts.shape[0], block), dtype=torch.float64, device=device).copy_(parts)
+    out = torch.zeros((parts.shape[0], block), dtype=torch.float64, device=device)
+    out[:, :parts.shape[1]] = parts
+    return out
+
+
+def _batches(n_vox: int, batch_size: int, block: int):
+    """Batches of whole blocks: yields (batch slice, list of block slices inside it)."""
+    if batch_size < 1 or block < 1:
+        raise ValueError("batch_size and block must be positive")
+    step = -(-batch_size // block) * block
+    for start in range(0, n_vox, step):
+        stop = min(start + step, n_vox)
+        yield slice(start, stop), [slice(s, min(s + block, stop)) for s in range(start, stop, block)]
+
+
+def defined_voxels(y: torch.Tensor, *preds: torch.Tensor) -> torch.Tensor:
+    """Voxels whose R2 is defined: y finite and not constant, predictions finite. [V] bool."""
+    ok = torch.isfinite(y).all(dim=0) & (y.amax(dim=0) > y.amin(dim=0))
+    for p in preds:
+        ok &= torch.isfinite(p).all(dim=0)
+    return ok
+
+
+# ------------------------------------------------------------------ permutation test
+def permutation_scheme(n: int, n_permutations: int = 1000, seed=0):
+    """The relabelling and shifts of the permutation test.
+
+    Returns (order [n] int, shifts [B] int, B): images are re-ordered as y[order] and
+    shift k pairs re-ordered image i with re-ordered prediction (i + k) mod n.
+    B = min(n_permutations, n - 1); with n_permutations >= n - 1 the shifts are
+    1..n-1 (the whole group), else a seeded sample without replacement, sorted.
+    """
+    if n < 2:
+        raise ValueError(f"a permutation test needs at least 2 validation images, got {n}")
+    if int(n_permutations) < 1:
+        raise ValueError(f"n_permutations must be >= 1, got {n_permutations}")
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(n)
+    if n_permutations >= n - 1:
+        shifts = np.arange(1, n)
+    else:
+        shifts = np.sort(rng.choice(np.arange(1, n), size=int(n_permutations), replace=False))
+    return order, shifts, int(shifts.size)
+
+
+def permutation_indices(n: int, n_permutations: int = 1000, seed=0) -> np.ndarray:
+    """The test's permutations as explicit index arrays [B x n]: permutation b pairs
+    y[j] with pred[perm[b, j]]. For checks; the test itself never builds them."""
+    order, shifts, _ = permutation_scheme(n, n_permutations, seed)
+    perms = np.empty((shifts.size, n), dtype=np.int64)
+    for b, k in enumerate(shifts):
+        perms[b, order] = order[(np.arange(n) + k) % n]
+    return perms
+
+
+@dataclass
+class PermutationResult:
+    p: np.ndarray          # [V] permutation p-value of R2 (NaN where R2 is undefined)
+    r2: np.ndarray         # [V] observed R2 (NaN where undefined)
+    n_permutations: int    # effective number of permutations (<= n_val - 1)
+
+
+def permutation_test_r2(y_val, predictions, *, n_permutations: int = 1000, seed=0,
+                        batch_size: int = 8192, block: int = BLOCK, device="cpu",
+                        tie_rtol: float = 1e-9) -> PermutationResult:
+    """Per-voxel permutation p-value of validation R2, the same permutations for all voxels.
+
+    y_val: [n x V] responses (numpy or torch, float32 or float64). predictions: [n x V]
+    array, or a callable taking a voxel slice and returning that [n x width] block (to
+    make predictions on the fly, e.g. ``lambda sl: x_val @ w[:, sl]``). See the module
+    docstring for the method (cyclic shifts of a seeded relabelling, cross terms by
+    FFT; exact). Null values within tie_rtol * ||y_c|| * ||pred_c|| (Cauchy-Schwarz
+    bound of the centred cross term) below the observed one count as ties, i.e. as
+    ``null >= observed`` (conservative): FFT rounding cannot then turn an exact tie,
+    such as a constant prediction, into a smaller p.
+    Returns PermutationResult(p, r2, n_permutations).
+    """
+    device = torch.device(device)
+    n, n_vox = y_val.shape
+    order, shifts, n_perm = permutation_scheme(n, n_permutations, seed)
+    order_t = torch.as_tensor(order, device=device)
+    whole_group = n_perm == n - 1
+    shifts_t = torch.as_tensor(shifts, device=device)
+    p_out = np.full(n_vox, np.nan)
+    r2_out = np.full(n_vox, np.nan)
+    for bsl, blocks in _batches(n_vox, batch_size, block):
+        yb, pb = _t(y_val[:, bsl], device), _columns(predictions, bsl, n, device)
+        if yb.shape != (n, bsl.stop - bsl.start):
+            raise ValueError(f"y_val has shape {tuple(y_val.shape)}")
+        for sl in blocks:
+            cols = slice(sl.start - bsl.start, sl.stop - bsl.start)
+            y, p = _padded(yb[:, cols], block, device), _padded(pb[:, cols], block, device)
+            width = sl.stop - sl.start
+            ok = defined_voxels(y, p)[:width]
+            r2 = r2_score(y, p)[:width]
+            yc, pc = y[order_t], p[order_t]
+            yc = yc - yc.mean(dim=0)
+            pc = pc - pc.mean(dim=0)
+            # c[k] = sum_i yc[i] pc[(i + k) mod n]: circular cross-correlation
+            cross = torch.fft.irfft(torch.fft.rfft(yc, dim=0).conj() * torch.fft.rfft(pc, dim=0), n=n, dim=0)
+            tol = tie_rtol * torch.linalg.vector_norm(yc, dim=0) * torch.linalg.vector_norm(pc, dim=0)
+            null = cross[1:] if whole_group else cross[shifts_t]
+            count = (null >= (cross[0] - tol)).sum(dim=0)[:width]
+            p_val = (1.0 + count.to(torch.float64)) / (1.0 + n_perm)
+            nan = torch.tensor(float("nan"), dtype=torch.float64, device=device)
+            p_out[sl] = torch.where(ok, p_val, nan).cpu().numpy()
+            r2_out[sl] = torch.where(ok, r2, nan).cpu().numpy()
+    return PermutationResult(p=p_out, r2=r2_out, n_permutations=n_perm)
+
+
+# ------------------------------------------------------------------ bootstrap
+def bootstrap_weights(n: int, n_boot: int = 1000, seed=0) -> np.ndarray:
+    """Multinomial resampling counts W [n_boot x n] (float64, rows sum to n): row b
+    counts how often each validation image is drawn in n draws with replacement."""
+    if n < 2 or int(n_boot) < 1:
+        raise ValueError(f"need n >= 2 images and n_boot >= 1, got {n}, {n_boot}")
+    idx = np.random.default_rng(seed).integers(0, n, size=(int(n_boot), n))
+    flat = idx + (np.arange(int(n_boot)) * n)[:, None]
+    return np.bincount(flat.ravel(), minlength=int(n_boot) * n).reshape(int(n_boot), n).astype(np.float64)
+
+
+def quantile_levels(n_boot: int, levels):
+    """numpy's 'linear' quantile (its default): (lower index, upper index, gamma) per level."""
+    out = []
+    for q in levels:
+        virtual = (n_boot - 1) * float(q)
+        lo = int(np.floor(virtual))
+        if virtual >= n_boot - 1:
+            lo = hi = n_boot - 1
+        else:
+            hi = lo + 1
+        out.append((lo, hi, virtual - np.floor(virtual)))
+    return out
+
+
+def _lerp(a, b, t: float) -> torch.Tensor:
+    """numpy's _lerp, operation for operation (so results match np.quantile)."""
+    diff = b - a
+    return b - diff * (1 - t) if t >= 0.5 else a + diff * t
+
+
+def _tail_values(x: torch.Tensor, k: int, largest: bool) -> torch.Tensor:
+    """The k smallest (largest) values of every row of x [w x B], ascending (descending).
+
+    Same values as torch.topk, faster for small k: a threshold taken from the first 128
+    values of each row (bootstrap samples are i.i.d., so these are a random sample of
+    the row) keeps only the values beyond it (about 2k per row), packed into a small
+    [w x ~2k] matrix for topk. Rows with fewer than k such values fall back to topk
+    on the whole row, so the result is exact whatever the distribution.
+    """
+    w, n = x.shape
+    if n <= 256 or 4 * k > n:
+        return torch.topk(x, k, dim=1, largest=largest, sorted=True).values
+    pilot_n = 128
+    j = min(pilot_n - 1, (2 * k * pilot_n) // n + 4)
+    thr = torch.topk(x[:, :pilot_n], j + 1, dim=1, largest=largest, sorted=True).values[:, j:j + 1]
+    mask = x >= thr if largest else x <= thr
+    cnt = mask.sum(dim=1)
+    width = max(int(cnt.max()), k)
+    fill = -torch.inf if largest else torch.inf
+    buf = torch.full((w, width), fill, dtype=x.dtype, device=x.device)
+    # x[mask] is grouped by row in order: it fills the first cnt[r] places of row r
+    buf.masked_scatter_(torch.arange(width, device=x.device)[None, :] < cnt[:, None], x[mask])
+    out = torch.topk(buf, k, dim=1, largest=largest, sorted=True).values
+    short = (cnt < k).nonzero().flatten()
+    if short.numel():
+        out[short] = torch.topk(x[short], k, dim=1, largest=largest, sorted=True).values
+    return out
+
+
+def _quantiles(values: torch.Tensor, levels) -> torch.Tensor:
+    """Linear-interpolation quantiles (numpy's default) along dim 1 of [w x B]: [w x len(levels)]."""
+    n_boot = values.shape[1]
+    plan = quantile_levels(n_boot, levels)
+    ranks = sorted({i for lo, hi, _ in plan for i in (lo, hi)})
+    low = [r for r in ranks if r < n_boot // 2]
+    high = [r for r in ranks if r >= n_boot // 2]
+    stats = {}
+    if low:
+        small = _tail_values(values, max(low) + 1, largest=False)
+        stats.update({r: small[:, r] for r in low})
+    if high:
+        big = _tail_values(values, n_boot - min(high), largest=True)
+        stats.update({r: big[:, n_boot - 1 - r] for r in high})
+    return torch.stack([_lerp(stats[lo], stats[hi], t) for lo, hi, t in plan], dim=1)
+
+
+@dataclass
+class BootstrapResult:
+    estimate: dict         # component -> [V] value on the validation set itself
+    ci: dict               # component -> [V x 2] percentile interval
+    p_positive: dict       # component -> [V] one-sided p-value for component > 0
+    n_boot: int
+
+
+def bootstrap_components(y_val, predictions: Mapping, components: Mapping, *, n_boot: int = 1000,
+                         seed=0, confidence: float = 0.95, batch_size: int = 8192,
+                         block: int = BLOCK, device="cpu") -> BootstrapResult:
+    """Paired bootstrap of linear combinations of model R2s, per voxel.
+
+    y_val: [n x V]. predictions: model name -> [n x V] validation predictions (arrays,
+    or callables taking a voxel slice, as in permutation_test_r2). components:
+    component name -> {model name: coefficient}; the component is sum_m c_m R2_m
+    (PAIR_COMPONENTS gives a pair's unique_a, unique_b, shared; commonality components
+    of 3+ layers are the same kind of combination). Every bootstrap sample resamples
+    the validation images jointly for y and all models (counts from bootstrap_weights).
+    Returns BootstrapResult with, per component: estimate [V] (from r2_score on the
+    validation set), ci [V x 2] (percentile interval at `confidence`, numpy's default
+    quantile interpolation), p_positive [V] = (1 + #{bootstrap value <= 0}) / (1 + n_boot).
+    A voxel whose R2 is undefined, or with a non-finite bootstrap value (a resample
+    with constant y), gets NaN.
+    """
+    device = torch.device(device)
+    n, n_vox = y_val.shape
+    names = list(components)
+    models = sorted({m for c in components.values() for m in c})
+    missing = [m for m in models if m not in predictions]
+    if missing:
+        raise ValueError(f"components use models without predictions: {missing}")
+    coef = {c: {m: float(v) for m, v in components[c].items()} for c in names}
+    w_t = _t(bootstrap_weights(n, n_boot, seed).T.copy(), device)   # [n x n_boot]
+    alpha = (1.0 - confidence) / 2.0
+    levels = (alpha, 1.0 - alpha)
+    nan = float("nan")
+    est = {c: np.full(n_vox, nan) for c in names}
+    ci = {c: np.full((n_vox, 2), nan) for c in names}
+    pp = {c: np.full(n_vox, nan) for c in names}
+    for bsl, blocks in _batches(n_vox, batch_size, block):
+        yb = _t(y_val[:, bsl], device)
+        pbs = {m: _columns(predictions[m], bsl, n, device) for m in models}
+        for sl in blocks:
+            cols = slice(sl.start - bsl.start, sl.stop - bsl.start)
+            width = sl.stop - sl.start
+            y = _padded(yb[:, cols], block, device)
+            preds = {m: _padded(pbs[m][:, cols], block, device) for m in models}
+            # rows of the GEMM's left factor: yc, yc^2, then sum_m c_m r_m^2 per component
+            stack = torch.zeros((n, 2 + len(names), block), dtype=torch.float64, device=device)
+            yc = torch.sub(y, y.mean(dim=0), out=stack[:, 0])
+            torch.mul(yc, yc, out=stack[:, 1])
+            sstot_full = stack[:, 1].sum(dim=0)
+            ssres = {}
+            for m in models:
+                sq = (y - preds[m]).square_()
+                ssres[m] = sq.sum(dim=0)
+                for j, c in enumerate(names):
+                    if m in coef[c]:
+                        stack[:, 2 + j].add_(sq, alpha=coef[c][m])
+                del sq
+            r2 = {m: 1 - ssres[m] / sstot_full for m in models}
+            # R2 defined: y finite and not constant, predictions finite (non-finite sums)
+            lo_hi = torch.aminmax(y, dim=0)
+            ok = (lo_hi.max > lo_hi.min) & torch.isfinite(sstot_full)
+            for m in models:
+                ok &= torch.isfinite(ssres[m])
+            # one GEMM per block: [(quantity, voxel) x n] @ [n x n_boot]
+            g = torch.mm(stack.view(n, -1).T, w_t).view(2 + len(names), block, -1)
+            sstot = g[1] - g[0].square() / n
+            # a resample with constant y has SStot_b = 0: R2_b undefined, so is the voxel's result
+            good = ok & (sstot > 0).all(dim=1)
+            for j, c in enumerate(names):
+                total = sum(coef[c].values())
+                boot = total - g[2 + j] / sstot                     # [block x n_boot]
+                q = _quantiles(boot, levels)
+                p = (1.0 + (boot <= 0).sum(dim=1).to(torch.float64)) / (1.0 + n_boot)
+                e = sum(v * r2[m] for m, v in coef[c].items())
+                nan_t = torch.tensor(nan, dtype=torch.float64, device=device)
+                est[c][sl] = torch.where(ok, e, nan_t)[:width].cpu().numpy()
+                ci[c][sl] = torch.where(good[:, None], q, nan_t)[:width].cpu().numpy()
+                pp[c][sl] = torch.where(good, p, nan_t)[:width].cpu().numpy()
+    return BootstrapResult(estimate=est, ci=ci, p_positive=pp, n_boot=int(n_boot))
+
+
+def pair_bootstrap(y_val, pred_a, pred_b, pred_ab, *, n_boot: int = 1000, seed=0,
+                   confidence: float = 0.95, batch_size: int = 8192, block: int = BLOCK,
+                   device="cpu") -> dict:
+    """Unique and shared variance of a layer pair with bootstrap intervals and p-values.
+
+    y_val, pred_*: [n x V] (predictions may be callables, see permutation_test_r2).
+    Returns a dict of numpy arrays: unique_a, unique_b, shared [V] (estimates: equal to
+    partition.variance_partition's to rounding), unique_a_ci, unique_b_ci, shared_ci
+    [V x 2] (percentile intervals), p_unique_a, p_unique_b [V] (one-sided, > 0).
+    """
+    res = bootstrap_components(y_val, {"a": pred_a, "b": pred_b, "ab": pred_ab}, PAIR_COMPONENTS,
+                               n_boot=n_boot, seed=seed, confidence=confidence,
+                               batch_size=batch_size, block=block, device=device)
+    out = {}
+    for c in PAIR_COMPONENTS:
+        out[c] = res.estimate[c]
+        out[f"{c}_ci"] = res.ci[c]
+    out["p_unique_a"] = res.p_positive["unique_a"]
+    out["p_unique_b"] = res.p_positive["unique_b"]
+    return out
+
+
+# ------------------------------------------------------------------ FDR
+def fdr_q(p) -> np.ndarray:
+    """Benjamini-Hochberg q-values (scipy.stats.false_discovery_control, method 'bh')
+    across all non-NaN p-values of the map; NaN p-values stay NaN and do not count."""
+    from scipy.stats import false_discovery_control
+    p = np.asarray(p, dtype=np.float64)
+    q = np.full(p.shape, np.nan)
+    ok = ~np.isnan(p)
+    if ok.any():
+        q[ok] = false_discovery_control(p[ok], method="bh")
+    return q
+
+
+def significant(q_values, q: float = 0.05) -> np.ndarray:
+    """Voxels significant at FDR level q: q_value <= q (NaN -> False)."""
+    qv = np.asarray(q_values, dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        return np.nan_to_num(qv, nan=np.inf) <= q

@@ -1,0 +1,252 @@
+"""Per-voxel statistics: permutation p-values of R2, pair bootstrap, FDR."""
+import numpy as np
+import pytest
+import scipy.stats
+import torch
+
+from encoding_models import stats
+
+
+def noise_pair(seed, n, n_vox, gain=0.0):
+    """y and predictions sharing a signal of the given gain per voxel (0: pure noise)."""
+    rng = np.random.default_rng(seed)
+    s = rng.standard_normal((n, n_vox))
+    gain = np.broadcast_to(gain, (n_vox,))
+    y = gain * s + rng.standard_normal((n, n_vox)) + rng.normal(0, 3, n_vox)
+    pred = gain * s + rng.standard_normal((n, n_vox)) * rng.uniform(0.5, 2, n_vox) + rng.normal(0, 1, n_vox)
+    return y, pred
+
+
+def ridge_predictions(x_trn, x_val, y_trn, lam=10.0):
+    xm = x_trn.mean(0)
+    xt, xv = x_trn - xm, x_val - xm
+    w = np.linalg.solve(xt.T @ xt + lam * np.eye(xt.shape[1]), xt.T @ (y_trn - y_trn.mean(0)))
+    return xv @ w + y_trn.mean(0)
+
+
+# ------------------------------------------------------------------ permutation test
+@pytest.mark.parametrize("n_perm", [25, 1000])
+def test_permutation_test_equals_explicit_permutations(n_perm):
+    """The FFT cross terms give the p-values of the explicit permutations, exactly."""
+    y, pred = noise_pair(0, 60, 300, gain=np.linspace(0, 0.6, 300))
+    res = stats.permutation_test_r2(y, pred, n_permutations=n_perm, seed=4)
+    perms = stats.permutation_indices(60, n_perm, seed=4)
+    assert res.n_permutations == len(perms) == min(n_perm, 59)
+    yc = y - y.mean(0)
+    obs = (yc * pred).sum(0)
+    null = np.stack([(yc * pred[pm]).sum(0) for pm in perms])
+    # the same ordering of null and observed, away from rounding-level ties
+    assert np.abs(null - obs).min() > 1e-6 * np.abs(obs).max()
+    expected = (1 + (null >= obs).sum(0)) / (1 + len(perms))
+    assert np.array_equal(res.p, expected)
+    r2 = 1 - ((y - pred) ** 2).sum(0) / ((y - y.mean(0)) ** 2).sum(0)
+    assert np.allclose(res.r2, r2, rtol=0, atol=1e-12)
+
+
+def test_permutations_are_distinct_non_identity_and_seeded():
+    perms = stats.permutation_indices(50, 30, seed=1)
+    assert perms.shape == (30, 50)
+    assert all(np.array_equal(np.sort(pm), np.arange(50)) for pm in perms)
+    assert len({pm.tobytes() for pm in perms}) == 30
+    assert not (perms == np.arange(50)).all(axis=1).any()
+    assert np.array_equal(perms, stats.permutation_indices(50, 30, seed=1))
+    assert not np.array_equal(perms, stats.permutation_indices(50, 30, seed=2))
+    whole = stats.permutation_indices(50, 5000, seed=1)
+    assert whole.shape == (49, 50)   # the whole group minus the identity
+
+
+@pytest.mark.parametrize("n, n_perm", [(200, 1000), (400, 99)])
+def test_null_voxels_are_calibrated(n, n_perm):
+    """Pure-noise voxels: uncorrected p-values uniform (whole group and sampled shifts)."""
+    n_vox = 4000
+    y, pred = noise_pair(10 + n, n, n_vox)
+    p = stats.permutation_test_r2(y, pred, n_permutations=n_perm, seed=7).p
+    b = min(n_perm, n - 1)
+    level = np.floor(0.05 * (b + 1)) / (b + 1)       # attainable level: P(p <= level) = level
+    lo, hi = scipy.stats.binom.ppf([0.0005, 0.9995], n_vox, level)
+    assert lo <= np.sum(p <= level) <= hi
+    # p is uniform on {1, ..., b+1} / (b+1): spread each value over its step to compare with U(0, 1)
+    jittered = p - np.random.default_rng(0).uniform(size=n_vox) / (b + 1)
+    assert scipy.stats.kstest(jittered, "uniform").pvalue > 1e-3
+
+
+def test_power_on_clear_signal():
+    y, pred = noise_pair(3, 300, 1000, gain=1.0)
+    res = stats.permutation_test_r2(y, pred, n_permutations=1000, seed=0)
+    q = stats.fdr_q(res.p)
+    assert stats.significant(q, 0.05).mean() > 0.99
+
+
+def test_fdr_share_of_null_voxels_below_q():
+    n_null, n_sig = 3000, 3000
+    gain = np.concatenate([np.zeros(n_null), np.linspace(0.1, 0.6, n_sig)])
+    y, pred = noise_pair(5, 200, n_null + n_sig, gain=gain)
+    p = stats.permutation_test_r2(y, pred, n_permutations=1000, seed=1).p
+    for q in (0.05, 0.1, 0.2):
+        sig = stats.significant(stats.fdr_q(p), q)
+        assert sig[n_null:].sum() > 400
+        assert sig[:n_null].sum() / sig.sum() <= q
+
+
+def test_undefined_and_degenerate_voxels():
+    y, pred = noise_pair(2, 80, 6, gain=1.0)
+    y[:, 0] = 2.5               # constant response: R2 undefined
+    y[3, 1] = np.nan            # missing value: undefined
+    pred[:, 2] = np.inf         # non-finite prediction: undefined
+    pred[:, 3] = 0.7            # constant prediction: every permutation ties, p = 1
+    res = stats.permutation_test_r2(y, pred, n_permutations=200)
+    assert np.isnan(res.p[:3]).all() and np.isnan(res.r2[:3]).all()
+    assert res.p[3] == 1.0 and np.isfinite(res.r2[3])
+    assert np.all(res.p[4:] < 0.05)
+    out = stats.pair_bootstrap(y, pred, pred, pred, n_boot=100)
+    for key in ("unique_a", "unique_b", "shared", "p_unique_a", "p_unique_b"):
+        assert out[key].shape == (6,) and np.isnan(out[key][:3]).all() and np.isfinite(out[key][3:]).all()
+    for key in ("unique_a_ci", "unique_b_ci", "shared_ci"):
+        assert out[key].shape == (6, 2) and np.isnan(out[key][:3]).all() and np.isfinite(out[key][3:]).all()
+
+
+def test_bad_inputs():
+    y, pred = noise_pair(2, 30, 10)
+    with pytest.raises(ValueError):
+        stats.permutation_test_r2(y, pred[:, :5])
+    with pytest.raises(ValueError):
+        stats.permutation_test_r2(y, pred, n_permutations=0)
+    with pytest.raises(ValueError):
+        stats.bootstrap_components(y, {"a": pred}, {"u": {"a": 1, "b": -1}})
+
+
+# ------------------------------------------------------------------ reproducibility
+def test_batch_size_independence_and_bitwise_reruns():
+    n_vox = 1100                # blocks of 512: two full ones and a padded one
+    y, pred = noise_pair(8, 150, n_vox, gain=np.linspace(0, 0.5, n_vox))
+    pa, pb = pred * 0.5, noise_pair(9, 150, n_vox, gain=0.3)[1]
+    base = stats.permutation_test_r2(y, pred, n_permutations=500, seed=3)
+    boot = stats.pair_bootstrap(y, pa, pb, pred, n_boot=300, seed=3)
+    for batch in (1, 100, 512, 700, 5000):
+        res = stats.permutation_test_r2(y, pred, n_permutations=500, seed=3, batch_size=batch)
+        assert np.array_equal(res.p, base.p) and np.array_equal(res.r2, base.r2)
+        other = stats.pair_bootstrap(y, pa, pb, pred, n_boot=300, seed=3, batch_size=batch)
+        assert all(np.array_equal(other[k], boot[k]) for k in boot)
+    # predictions made on the fly, float32 responses as torch tensors: the same numbers
+    res = stats.permutation_test_r2(torch.as_tensor(y), lambda sl: pred[:, sl], n_permutations=500, seed=3,
+                                    batch_size=300)
+    assert np.array_equal(res.p, base.p)
+    assert not np.array_equal(stats.permutation_test_r2(y, pred, n_permutations=500, seed=4).p, base.p)
+
+
+# ------------------------------------------------------------------ bootstrap
+def test_bootstrap_weights():
+    w = stats.bootstrap_weights(40, 300, seed=2)
+    assert w.shape == (300, 40) and np.all(w.sum(1) == 40) and np.all(w == np.round(w))
+    assert np.array_equal(w, stats.bootstrap_weights(40, 300, seed=2))
+    assert abs(w.mean() - 1) < 0.01 and abs(w.var() - (1 - 1 / 40)) < 0.1
+
+
+@pytest.mark.parametrize("n_boot", [7, 300, 1000, 1001])
+def test_quantiles_match_numpy(n_boot):
+    rng = np.random.default_rng(n_boot)
+    v = rng.standard_normal((50, n_boot))
+    v[:5] = np.round(v[:5])                       # ties
+    v[5] = np.sort(v[5])                          # ordered rows defeat the pilot threshold
+    v[6] = np.sort(v[6])[::-1]
+    for levels in ((0.025, 0.975), (0.05, 0.5, 0.95), (0.0, 1.0)):
+        got = stats._quantiles(torch.as_tensor(v), levels).numpy()
+        assert np.array_equal(got, np.quantile(v, levels, axis=1).T)
+
+
+def test_bootstrap_equals_explicit_resampling():
+    rng = np.random.default_rng(0)
+    n, n_vox = 70, 40
+    y = rng.standard_normal((n, n_vox)) + 5
+    preds = {m: y * c + rng.standard_normal((n, n_vox)) for m, c in (("a", 0.3), ("b", 0.2), ("ab", 0.5))}
+    out = stats.pair_bootstrap(y, preds["a"], preds["b"], preds["ab"], n_boot=400, seed=6)
+    idx = np.random.default_rng(6).integers(0, n, size=(400, n))
+    r2 = {}
+    for m, p in preds.items():
+        ys, ps = y[idx], p[idx]                   # [B x n x V]: resampled images
+        r2[m] = 1 - ((ys - ps) ** 2).sum(1) / ((ys - ys.mean(1, keepdims=True)) ** 2).sum(1)
+    comps = {"unique_a": r2["ab"] - r2["b"], "unique_b": r2["ab"] - r2["a"], "shared": r2["a"] + r2["b"] - r2["ab"]}
+    for name, boot in comps.items():
+        assert np.allclose(out[f"{name}_ci"], np.quantile(boot, [0.025, 0.975], axis=0).T, rtol=0, atol=1e-10)
+    for name in ("unique_a", "unique_b"):
+        assert np.array_equal(out[f"p_{name}"], (1 + (comps[name] <= 0).sum(0)) / 401)
+    from encoding_models.partition import variance_partition
+    full = {m: 1 - ((y - p) ** 2).sum(0) / ((y - y.mean(0)) ** 2).sum(0) for m, p in preds.items()}
+    ref = variance_partition(full["a"], full["b"], full["ab"])
+    for name in comps:
+        assert np.allclose(out[name], ref[name], rtol=0, atol=1e-12)
+
+
+def test_bootstrap_interval_coverage():
+    """Known population values: each interval holds the truth at about the nominal rate."""
+    rng = np.random.default_rng(11)
+    n, n_vox = 300, 600
+    s1, s2 = rng.standard_normal((2, n, n_vox))
+    y = s1 + s2 + np.sqrt(2) * rng.standard_normal((n, n_vox))       # var 4
+    noise = lambda: np.sqrt(0.5) * rng.standard_normal((n, n_vox))
+    out = stats.pair_bootstrap(y, s1 + noise(), s2 + noise(), s1 + s2 + noise(), n_boot=400, seed=2)
+    # population R2: A, B = 1 - 3.5 / 4; AB = 1 - 2.5 / 4
+    r2_a = r2_b = 0.125
+    r2_ab = 0.375
+    truth = {"unique_a": r2_ab - r2_b, "unique_b": r2_ab - r2_a, "shared": r2_a + r2_b - r2_ab}
+    for name, value in truth.items():
+        ci = out[f"{name}_ci"]
+        cover = np.mean((ci[:, 0] <= value) & (value <= ci[:, 1]))
+        assert 0.9 <= cover <= 0.985, (name, cover)
+    assert np.mean(out["p_unique_a"] < 0.01) > 0.95
+
+
+def test_noise_layer_has_no_significant_unique_variance():
+    rng = np.random.default_rng(4)
+    n_trn, n_val, n_vox, p = 500, 200, 800, 10
+    xa = rng.standard_normal((n_trn + n_val, p))       # the Noise layer: unrelated to y
+    xb = rng.standard_normal((n_trn + n_val, p))
+    y = xb @ rng.standard_normal((p, n_vox)) * rng.uniform(0.05, 0.4, n_vox) + rng.standard_normal((n_trn + n_val, n_vox))
+    trn, val = slice(0, n_trn), slice(n_trn, None)
+    fit = lambda x: ridge_predictions(x[trn], x[val], y[trn])
+    out = stats.pair_bootstrap(y[val], fit(xa), fit(xb), fit(np.hstack([xa, xb])), n_boot=500, seed=0)
+    q = 0.05
+    sig_a = stats.significant(stats.fdr_q(out["p_unique_a"]), q)
+    assert sig_a.sum() <= q * n_vox                   # all null: BH allows about none
+    assert stats.significant(stats.fdr_q(out["p_unique_b"]), q).mean() > 0.5
+
+
+def test_general_components():
+    """bootstrap_components takes any linear combination, e.g. one model's R2 alone."""
+    rng = np.random.default_rng(1)
+    y = rng.standard_normal((100, 50))
+    pred = y + 0.5 * rng.standard_normal((100, 50))
+    res = stats.bootstrap_components(y, {"m": pred}, {"r2": {"m": 1.0}}, n_boot=200, confidence=0.9)
+    r2 = stats.permutation_test_r2(y, pred, n_permutations=10).r2
+    assert np.allclose(res.estimate["r2"], r2, rtol=0, atol=1e-12)
+    assert res.ci["r2"].shape == (50, 2) and np.all(res.ci["r2"][:, 0] <= r2) and np.all(r2 <= res.ci["r2"][:, 1])
+    assert res.n_boot == 200 and np.all(res.p_positive["r2"] == 1 / 201)
+
+
+# ------------------------------------------------------------------ FDR
+def test_fdr_equals_scipy_and_keeps_nan():
+    p = np.random.default_rng(0).uniform(size=500) ** 3
+    assert np.array_equal(stats.fdr_q(p), scipy.stats.false_discovery_control(p, method="bh"))
+    p_nan = p.copy()
+    p_nan[::7] = np.nan
+    q = stats.fdr_q(p_nan)
+    ok = ~np.isnan(p_nan)
+    assert np.array_equal(np.isnan(q), ~ok)
+    assert np.array_equal(q[ok], scipy.stats.false_discovery_control(p_nan[ok], method="bh"))
+    sig = stats.significant(q, 0.05)
+    assert sig.dtype == bool and not sig[~ok].any()
+    assert np.array_equal(sig[ok], q[ok] <= 0.05)
+    assert np.isnan(stats.fdr_q(np.full(3, np.nan))).all()
+
+
+@pytest.mark.parametrize("k, largest", [(1, False), (26, False), (26, True), (200, True)])
+def test_tail_values_equal_topk(k, largest):
+    rng = np.random.default_rng(k)
+    x = rng.standard_normal((40, 1000))
+    x[:3] = np.round(x[:3] * 2)                   # ties
+    x[3] = np.sort(x[3])                          # the pilot threshold finds too few: topk fallback
+    x[4] = np.sort(x[4])[::-1]
+    x[5] = rng.exponential(size=1000) ** 3        # skewed
+    xt = torch.as_tensor(x)
+    got = stats._tail_values(xt, k, largest)
+    assert torch.equal(got, torch.topk(xt, k, dim=1, largest=largest, sorted=True).values)
