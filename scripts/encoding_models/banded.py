@@ -1,0 +1,223 @@
+"""Banded ridge: one lambda per feature space (band) per voxel, chosen on the holdout split.
+
+A joint model of k feature spaces (say two AlexNet layers) is one design matrix whose
+feature columns fall into k bands. Banded ridge penalises band b with its own lambda_b:
+
+    min_beta ||y - X beta||^2 + sum_b lambda_b ||beta_b||^2
+
+The candidates are an overall scale ``lam`` from the lambda grid times a vector of band
+multipliers ``w`` (a row of ``band_weights``): lambda_b = lam * w_b. For a fixed ``w``,
+scaling band b's columns by s_b = 1 / sqrt(w_b) turns the problem into ordinary ridge with
+the single lambda ``lam`` (beta_b = s_b * beta~_b). So each row of ``band_weights`` costs
+
+* one eigendecomposition of the rescaled p x p Gram matrix S X'X S (p^3),
+* rescaling of the X'Y rows that are already there (S X'y; no new pass over responses),
+* the holdout losses of every lambda from p-sized per-voxel quantities, exactly as in
+  :mod:`encoding_models.ridge` (:func:`ridge.holdout_losses`): the quadratic term
+  z' D M D z is a [p x p] @ [p x V] product per lambda, i.e. about 2 p^2 V flops per
+  lambda. This term dominates: the whole fit costs about
+  ``2 * n_candidates * n_lambdas * p^2 * V`` flops, all in float64.
+
+Candidate sets (rows of ``band_weights``; every row is normalised to geometric mean 1, so
+``lam`` is the geometric mean of the band lambdas and a row of ones is plain ridge):
+
+* 2 bands: :func:`ratio_candidates` with ``band_ratios`` r (lambda_B / lambda_A = r), e.g.
+  9 values log-spaced over 1e-4..1e4 -> 9 rows.
+* k > 2 bands: :func:`ratio_candidates` gives the product grid of per-band ratios relative
+  to the first band: len(band_ratios) ** (k - 1) rows (81 for 3 bands and 9 ratios, 729
+  for 4), so the cost grows by that factor. :func:`dirichlet_candidates` is the cheaper
+  alternative for k > 2: a seeded random search over the simplex like himalaya's
+  ``solve_group_ridge_random_search`` (n_iter rows, the first one equal weights).
+
+The intercept is never penalised: features and responses are centred on the train split,
+exactly as ``ridge.fit_ridge(intercept='unpenalized')`` does, and the returned weights
+(in the original feature basis, intercept coefficient last) satisfy
+``predictions = x_val @ weights``.
+
+Pure functions: arrays in, arrays out, no file access.
+"""
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .ridge import _t, check_lambdas, holdout_losses, r2_score
+
+
+# ------------------------------------------------------------------ candidates
+def _geomean_normalise(w: np.ndarray) -> np.ndarray:
+    w = np.asarray(w, dtype=np.float64)
+    return w / np.exp(np.mean(np.log(w), axis=1, keepdims=True))
+
+
+def ratio_candidates(band_ratios, n_bands: int = 2) -> np.ndarray:
+    """Band multipliers [n_candidates x n_bands] from ratios between bands.
+
+    For 2 bands, row i gives lambda_B / lambda_A = band_ratios[i] (rows in the order of
+    ``band_ratios``). For k > 2 bands, the product grid of the ratios of bands 2..k
+    relative to band 1 (itertools.product order, the last band varying fastest):
+    len(band_ratios) ** (k - 1) rows. Each row has geometric mean 1, so the overall
+    scale lam is the geometric mean of the band lambdas.
+    """
+    ratios = np.asarray(band_ratios, dtype=np.float64).ravel()
+    if ratios.size == 0 or not np.all(np.isfinite(ratios)) or np.any(ratios <= 0):
+        raise ValueError(f"band_ratios must be positive finite numbers, got {band_ratios!r}")
+    if n_bands < 2:
+        raise ValueError(f"banded ridge needs at least 2 bands, got {n_bands}")
+    rows = [(1.0,) + combo for combo in itertools.product(ratios, repeat=n_bands - 1)]
+    return _geomean_normalise(np.array(rows))
+
+
+def dirichlet_candidates(n_bands: int, n_iter: int, concentration=(0.1, 1.0), seed: int = 0) -> np.ndarray:
+    """Band multipliers [n_iter x n_bands] from a seeded random search over the simplex.
+
+    Like himalaya's random search: band weights gamma ~ Dirichlet(concentration) (cycling
+    through the concentrations; the first row is equal weights), and lambda_b = lam /
+    gamma_b. Returned as multipliers 1 / gamma with geometric mean 1. Cost: n_iter
+    eigendecompositions and n_iter * n_lambdas loss evaluations, whatever k is.
+    """
+    rng = np.random.default_rng(seed)
+    conc = np.atleast_1d(np.asarray(concentration, dtype=np.float64))
+    per = int(np.ceil(n_iter / conc.size))
+    gammas = np.concatenate([rng.dirichlet([c] * n_bands, per) for c in conc])[:n_iter]
+    gammas[0] = 1.0 / n_bands
+    gammas = np.maximum(gammas, np.finfo(np.float64).tiny)
+    return _geomean_normalise(1.0 / gammas)
+
+
+# ------------------------------------------------------------------ fit
+@dataclass
+class BandedResult:
+    """Per voxel results of :func:`fit_banded_ridge` (V voxels, k bands, p features)."""
+    band_lambdas: np.ndarray    # [V x k] chosen lambda of each band (lambdas[best_index] * band_weights[best_candidate])
+    best_index: np.ndarray      # [V] index into the lambda grid (the overall scale)
+    best_candidate: np.ndarray  # [V] row of band_weights (the ratio between bands)
+    r2: np.ndarray              # [V] R2 on the validation split
+    weights: np.ndarray | None  # [p+1 x V] weights in the original feature basis, intercept last
+    holdout_loss: np.ndarray    # [V] holdout sum of squared errors of the chosen candidate
+    band_weights: np.ndarray    # [n_candidates x k] the candidate band multipliers
+    lambdas: np.ndarray         # [n_lambdas] the overall scales
+
+
+def _band_columns(bands, n_features: int) -> np.ndarray:
+    """Band index of every feature column; the bands must partition columns 0..p-1."""
+    owner = np.full(n_features, -1, dtype=np.int64)
+    for b, cols in enumerate(bands):
+        idx = np.arange(n_features)[cols] if isinstance(cols, slice) else np.asarray(cols, dtype=np.int64)
+        if idx.size == 0:
+            raise ValueError(f"band {b} has no columns")
+        if np.any(idx < 0) or np.any(idx >= n_features):
+            raise ValueError(f"band {b} has columns outside 0..{n_features - 1} (the ones column is last and in no band)")
+        if np.any(owner[idx] != -1):
+            raise ValueError(f"band {b} overlaps another band")
+        owner[idx] = b
+    if np.any(owner == -1):
+        raise ValueError(f"feature columns {np.flatnonzero(owner == -1).tolist()} are in no band")
+    return owner
+
+
+def fit_banded_ridge(x_trn, x_out, x_val, y_trn, y_out, y_val, bands, lambdas, band_ratios=None, *,
+                     band_weights=None, xty_trn=None, xty_out=None, return_weights: bool = True,
+                     batch_size: int = 2048, device="cpu") -> BandedResult:
+    """Banded ridge per voxel, candidates chosen on the holdout split, scored on validation.
+
+    x_trn, x_out, x_val: [n x p+1] features with the ones column last (as fit_ridge takes
+        them). y_trn, y_out, y_val: [n x V] responses (float32 converts exactly). y_trn may be
+        None when xty_trn is given.
+    xty_trn, xty_out: optional precomputed x_trn'y_trn and x_out'y_out [p+1 x V] (a pair
+        reuses its layers' products; row order = column order of x_*, ones row last).
+    bands: list of k slices or index arrays partitioning the feature columns 0..p-1.
+    lambdas: the grid of overall scales (any finite values, like ridge.check_lambdas).
+    band_ratios: ratios between bands -> :func:`ratio_candidates` (for k > 2 the product
+        grid). Or band_weights: an explicit [n_candidates x k] array of positive band
+        multipliers (used as given), e.g. from :func:`dirichlet_candidates`.
+    Candidate (c, l) penalises band b with lambdas[l] * band_weights[c, b]. The chosen one
+    has the least holdout sum of squared errors; ties go to the earlier candidate row, then
+    to the lower lambda index. The intercept is unpenalised (centring on the train split).
+    Memory: the centred X'Y [p x V] (and the weights when return_weights) plus per batch
+    [p x batch_size] and [n_lambdas x batch_size] temporaries.
+    """
+    lambdas = check_lambdas(lambdas)
+    if (band_ratios is None) == (band_weights is None):
+        raise ValueError("give exactly one of band_ratios and band_weights")
+    device = torch.device(device)
+    x_trn, x_out, x_val = (_t(x, device) for x in (x_trn, x_out, x_val))
+    n_trn, n_feat = x_trn.shape[0], x_trn.shape[1] - 1
+    owner = _band_columns(bands, n_feat)
+    k = len(bands)
+    if band_weights is None:
+        band_weights = ratio_candidates(band_ratios, k)
+    band_weights = np.asarray(band_weights, dtype=np.float64)
+    if band_weights.ndim != 2 or band_weights.shape[1] != k:
+        raise ValueError(f"band_weights must be [n_candidates x {k}], got shape {band_weights.shape}")
+    if not np.all(np.isfinite(band_weights)) or np.any(band_weights <= 0):
+        raise ValueError("band_weights must be positive and finite")
+    n_vox = y_out.shape[1]
+    if y_trn is None and xty_trn is None:
+        raise ValueError("give y_trn or xty_trn")
+    for name, y, n in (("y_trn", y_trn, n_trn), ("y_out", y_out, x_out.shape[0]), ("y_val", y_val, x_val.shape[0])):
+        if y is not None and tuple(y.shape) != (n, n_vox):
+            raise ValueError(f"{name} has shape {tuple(y.shape)}, expected {(n, n_vox)}")
+    for name, a in (("xty_trn", xty_trn), ("xty_out", xty_out)):
+        if a is not None and tuple(a.shape) != (n_feat + 1, n_vox):
+            raise ValueError(f"{name} has shape {tuple(a.shape)}, expected {(n_feat + 1, n_vox)}")
+
+    # Centring (as ridge.fit_ridge's intercept='unpenalized').
+    x_mean = x_trn[:, :-1].mean(dim=0, keepdim=True)
+    xs_trn, xs_out, xs_val = x_trn[:, :-1] - x_mean, x_out[:, :-1] - x_mean, x_val[:, :-1] - x_mean
+    gram_trn, gram_out = xs_trn.T @ xs_trn, xs_out.T @ xs_out
+    out_sum = xs_out.sum(dim=0)[:, None]
+    ct = torch.empty((n_feat, n_vox), dtype=torch.float64, device=device)
+    co = torch.empty_like(ct)
+    ybar = torch.empty(n_vox, dtype=torch.float64, device=device)
+    yy = torch.empty_like(ybar)
+    for start in range(0, n_vox, batch_size):
+        sl = slice(start, min(start + batch_size, n_vox))
+        yo = _t(y_out[:, sl], device)
+        t = _t(xty_trn[:, sl], device) if xty_trn is not None else x_trn.T @ _t(y_trn[:, sl], device)
+        o = _t(xty_out[:, sl], device) if xty_out is not None else x_out.T @ yo
+        ybar[sl] = t[-1] / n_trn
+        ct[:, sl] = t[:-1] - x_mean.T * t[-1][None, :]
+        co[:, sl] = o[:-1] - x_mean.T * o[-1][None, :] - out_sum * ybar[sl][None, :]
+        yo = yo - ybar[sl]
+        yy[sl] = torch.linalg.vecdot(yo, yo, dim=0)
+
+    lam = _t(lambdas, device)
+    best_loss = torch.full((n_vox,), torch.inf, dtype=torch.float64, device=device)
+    best_l = torch.zeros(n_vox, dtype=torch.int64, device=device)
+    best_c = torch.zeros(n_vox, dtype=torch.int64, device=device)
+    beta = torch.zeros((n_feat, n_vox), dtype=torch.float64, device=device)
+    for c, w in enumerate(band_weights):
+        s = _t(1.0 / np.sqrt(w[owner]), device)            # column scales
+        ss = s[:, None] * s[None, :]
+        evals, evecs = torch.linalg.eigh(gram_trn * ss)
+        m = evecs.T @ (gram_out * ss) @ evecs
+        for start in range(0, n_vox, batch_size):
+            sl = slice(start, min(start + batch_size, n_vox))
+            z = evecs.T @ (s[:, None] * ct[:, sl])
+            zo = evecs.T @ (s[:, None] * co[:, sl])
+            losses = holdout_losses(evals, z, zo, m, yy[sl], lambdas)
+            li = torch.argmin(losses, dim=0)
+            lo = losses.gather(0, li[None, :])[0]
+            better = (lo < best_loss[sl]).nonzero().flatten()
+            if better.numel() == 0:
+                continue
+            cols = better + start
+            best_loss[cols], best_l[cols], best_c[cols] = lo[better], li[better], c
+            coef = z[:, better] / (evals[:, None] + lam[li[better]][None, :])
+            beta[:, cols] = s[:, None] * (evecs @ coef)
+
+    intercept = ybar - (x_mean @ beta)[0]
+    r2 = np.empty(n_vox, dtype=np.float64)
+    for start in range(0, n_vox, batch_size):
+        sl = slice(start, min(start + batch_size, n_vox))
+        pred = xs_val @ beta[:, sl] + ybar[sl][None, :]
+        r2[sl] = r2_score(_t(y_val[:, sl], device), pred).cpu().numpy()
+    best_index, best_candidate = best_l.cpu().numpy(), best_c.cpu().numpy()
+    weights = torch.cat([beta, intercept[None, :]]).cpu().numpy() if return_weights else None
+    return BandedResult(band_lambdas=lambdas[best_index][:, None] * band_weights[best_candidate],
+                        best_index=best_index, best_candidate=best_candidate, r2=r2, weights=weights,
+                        holdout_loss=best_loss.cpu().numpy(), band_weights=band_weights, lambdas=lambdas)
