@@ -161,3 +161,64 @@ def test_agrees_with_himalaya():
     assert np.max(np.abs(res.r2 - h_r2)[same]) < 1e-8
     assert np.max(np.abs(res.r2 - h_r2)) < 1e-3
     assert len(set(res.best_candidate)) > 2   # the data exercise several ratios
+
+
+def direct_choice(xs, ys, bands, lambdas, band_weights):
+    """Every candidate's losses straight from ridge.holdout_losses (one product per lambda)."""
+    x = xs[0][:, :-1]
+    mx = x.mean(0)
+    xt, xo = torch.from_numpy(x - mx), torch.from_numpy(xs[1][:, :-1] - mx)
+    ybar = ys[0].mean(0)
+    yt, yo = torch.from_numpy(ys[0] - ybar), torch.from_numpy(ys[1] - ybar)
+    owner = np.concatenate([np.full(len(range(*b.indices(x.shape[1]))), i) for i, b in enumerate(bands)])
+    out = []
+    for w in band_weights:
+        s = torch.from_numpy(1 / np.sqrt(w[owner]))
+        evals, q = torch.linalg.eigh((xt * s).T @ (xt * s))
+        m = q.T @ ((xo * s).T @ (xo * s)) @ q
+        z, zo = q.T @ ((xt * s).T @ yt), q.T @ ((xo * s).T @ yo)
+        out.append(ridge.holdout_losses(evals, z, zo, m, (yo * yo).sum(0), lambdas))
+    flat = torch.cat(out).numpy()
+    best = np.argmin(flat, axis=0)
+    return best // len(lambdas), best % len(lambdas), flat
+
+
+@pytest.mark.parametrize("case", ["scales", "ill_conditioned", "duplicate_columns"])
+def test_partial_fraction_losses_choose_like_direct_losses(case):
+    """The fast losses (partial fractions + rounding bound + exact re-scoring of near-ties)
+    pick the same candidate as the direct float64 losses for every voxel, and their error
+    stays within the bound."""
+    xs, ys, bands = two_band_data(6, n_vox=400, scale_b=100.0)
+    if case == "ill_conditioned":
+        spec = np.r_[np.logspace(0, -5, 10), np.logspace(0, -6, 15)]
+        xs = tuple(np.c_[x[:, :-1] * spec, x[:, -1:]] for x in xs)
+    if case == "duplicate_columns":   # rank-deficient: repeated (zero) eigenvalues
+        xs = tuple(np.c_[x[:, :5], x[:, :5], x[:, 10:15], x[:, 10:20], x[:, -1:]] for x in xs)
+    lam = np.logspace(-3, 9, 20)
+    w = banded.ratio_candidates(np.logspace(-4, 4, 9))
+    res = banded.fit_banded_ridge(*xs, *ys, bands, lam, band_weights=w)
+    bc, bl, flat = direct_choice(xs, ys, bands, lam, w)
+    assert np.array_equal(res.best_candidate, bc) and np.array_equal(res.best_index, bl)
+    assert np.allclose(res.holdout_loss, flat.min(0), rtol=1e-6)   # to rounding (the bound)
+    # the bound holds for every candidate
+    x = xs[0][:, :-1]
+    mx = x.mean(0)
+    owner = np.r_[np.zeros(10, int), np.ones(15, int)]
+    xt, xo = torch.from_numpy(x - mx), torch.from_numpy(xs[1][:, :-1] - mx)
+    ybar = ys[0].mean(0)
+    yt, yo = torch.from_numpy(ys[0] - ybar), torch.from_numpy(ys[1] - ybar)
+    for c, wc in enumerate(w):
+        s = torch.from_numpy(1 / np.sqrt(wc[owner]))
+        cd = banded._prepare(xt.T @ xt, xo.T @ xo, s)
+        loss, bound = banded._approx_losses(cd, cd.qs.T @ (xt.T @ yt), cd.qs.T @ (xo.T @ yo), (yo * yo).sum(0),
+                                            torch.from_numpy(lam))
+        exact = flat[c * len(lam):(c + 1) * len(lam)]
+        assert np.all(np.abs(loss.numpy() - exact) <= bound.numpy())
+
+
+def test_near_ties_are_rescored_and_go_to_the_earlier_candidate():
+    xs, ys, bands = two_band_data(7, n_vox=60)
+    w = np.array([[1.0, 1.0], [0.1, 10.0], [1.0, 1.0]])   # rows 0 and 2 tie exactly
+    res = banded.fit_banded_ridge(*xs, *ys, bands, np.logspace(-2, 6, 10), band_weights=w)
+    assert 2 not in set(res.best_candidate)
+    assert res.n_rescored >= np.sum(res.best_candidate == 0) > 0

@@ -89,6 +89,16 @@ def dirichlet_candidates(n_bands: int, n_iter: int, concentration=(0.1, 1.0), se
 
 
 # ------------------------------------------------------------------ fit
+# Consecutive eigenvalues closer than GAP_RTOL x the largest one form a cluster, whose
+# pairs are summed directly (the partial fractions below divide by eigenvalue gaps).
+GAP_RTOL = 1e-9
+# Rounding bound factor: the approximate losses are trusted to ERR_FACTOR * p * eps x
+# the sum of the magnitudes they are computed from (a GEMM's worst case is p * eps).
+ERR_FACTOR = 2.0
+# Candidate decompositions are kept for the whole fit up to this many bytes (else redone per batch).
+CACHE_BYTES = 1 << 30
+
+
 @dataclass
 class BandedResult:
     """Per voxel results of :func:`fit_banded_ridge` (V voxels, k bands, p features)."""
@@ -97,9 +107,10 @@ class BandedResult:
     best_candidate: np.ndarray  # [V] row of band_weights (the ratio between bands)
     r2: np.ndarray              # [V] R2 on the validation split
     weights: np.ndarray | None  # [p+1 x V] weights in the original feature basis, intercept last
-    holdout_loss: np.ndarray    # [V] holdout sum of squared errors of the chosen candidate
+    holdout_loss: np.ndarray    # [V] holdout sum of squared errors of the chosen candidate (to rounding)
     band_weights: np.ndarray    # [n_candidates x k] the candidate band multipliers
     lambdas: np.ndarray         # [n_lambdas] the overall scales
+    n_rescored: int             # voxels whose choice was settled with the exact losses
 
 
 def _band_columns(bands, n_features: int) -> np.ndarray:
@@ -119,6 +130,73 @@ def _band_columns(bands, n_features: int) -> np.ndarray:
     return owner
 
 
+@dataclass
+class _Candidate:
+    """One row of band_weights, decomposed: the rescaled problem's eigenbasis and the
+    matrices the losses need."""
+    evals: torch.Tensor    # [p] eigenvalues of S X'X S (ascending)
+    qs: torch.Tensor       # [p x p] S Q: z = qs' X'y, beta = qs @ coef
+    m: torch.Tensor        # [p x p] Q' S X_o'X_o S Q
+    mdiag: torch.Tensor    # [p] its diagonal
+    g: torch.Tensor        # [p x p] M_jk / (s_k - s_j) between clusters, 0 within
+    gabs: torch.Tensor     # |g|
+    mnorm: float           # spectral norm of |M|
+    blocks: list           # (a, b, M[a:b, a:b] with zero diagonal) for clusters of 2+
+
+
+def _prepare(gram_trn, gram_out, scale) -> _Candidate:
+    ss = scale[:, None] * scale[None, :]
+    evals, evecs = torch.linalg.eigh(gram_trn * ss)
+    m = evecs.T @ (gram_out * ss) @ evecs
+    msym = (m + m.T) / 2
+    top = float(evals.abs().max().clamp_min(torch.finfo(torch.float64).tiny))
+    cid = torch.cat([evals.new_zeros(1, dtype=torch.int64),
+                     torch.cumsum((evals[1:] - evals[:-1] > GAP_RTOL * top).to(torch.int64), 0)])
+    same = cid[:, None] == cid[None, :]
+    gap = evals[None, :] - evals[:, None]
+    g = torch.where(same, torch.zeros_like(msym), msym / torch.where(same, torch.ones_like(gap), gap))
+    blocks = []
+    counts = torch.bincount(cid).cpu().numpy()
+    starts = np.concatenate([[0], np.cumsum(counts)])
+    for a, b in zip(starts[:-1], starts[1:]):
+        if b - a > 1:
+            mb = msym[a:b, a:b].clone()
+            mb.fill_diagonal_(0)
+            blocks.append((int(a), int(b), mb))
+    return _Candidate(evals=evals, qs=scale[:, None] * evecs, m=m, mdiag=torch.diagonal(msym).clone(), g=g,
+                      gabs=g.abs(), mnorm=float(torch.linalg.matrix_norm(msym.abs(), 2)), blocks=blocks)
+
+
+def _approx_losses(cand: _Candidate, z, zo, yy, lam):
+    """Holdout losses of every lambda [n_lambdas x batch] and a bound on their rounding error.
+
+    The same loss as ridge.holdout_losses, L = yy - 2 sum_j d_j zo_j z_j + z'DMDz, but the
+    quadratic term by partial fractions: for j != k, d_j d_k = (d_j - d_k) / (s_k - s_j), so
+
+        z'DMDz = sum_j d_j^2 M_jj z_j^2 + 2 sum_j d_j z_j (G z)_j,  G_jk = M_jk / (s_k - s_j),
+
+    where G z does not depend on lambda: one [p x p] @ [p x batch] product per candidate
+    instead of one per lambda. Pairs of (nearly) equal eigenvalues are summed directly.
+    The bound covers the cancellation this may cause (the magnitudes d |z| (|G| |z|)) and
+    the rounding that the direct sum has too.
+    """
+    d = 1.0 / (cand.evals[None, :] + lam[:, None])
+    d2 = d * d
+    zz = z * z
+    lin = d @ (zo * z)
+    quad = d2 @ (cand.mdiag[:, None] * zz) + 2 * (d @ (z * (cand.g @ z)))
+    for a, b, mb in cand.blocks:
+        zb = z[a:b]
+        for k in range(d.shape[0]):
+            dk = d[k, a:b]
+            quad[k] += ((mb * (dk[:, None] * dk[None, :])) @ zb).mul_(zb).sum(dim=0)
+    loss = yy[None, :] - 2 * lin + quad
+    za = z.abs()
+    size = d.abs() @ (za * (cand.gabs @ za)) + cand.mnorm * (d2 @ zz) + lin.abs() + yy.abs()[None, :]
+    bound = ERR_FACTOR * z.shape[0] * np.finfo(np.float64).eps * size
+    return loss, bound
+
+
 def fit_banded_ridge(x_trn, x_out, x_val, y_trn, y_out, y_val, bands, lambdas, band_ratios=None, *,
                      band_weights=None, xty_trn=None, xty_out=None, return_weights: bool = True,
                      batch_size: int = 2048, device="cpu") -> BandedResult:
@@ -130,15 +208,25 @@ def fit_banded_ridge(x_trn, x_out, x_val, y_trn, y_out, y_val, bands, lambdas, b
     xty_trn, xty_out: optional precomputed x_trn'y_trn and x_out'y_out [p+1 x V] (a pair
         reuses its layers' products; row order = column order of x_*, ones row last).
     bands: list of k slices or index arrays partitioning the feature columns 0..p-1.
-    lambdas: the grid of overall scales (any finite values, like ridge.check_lambdas).
+    lambdas: the grid of overall scales (checked like ridge.check_lambdas).
     band_ratios: ratios between bands -> :func:`ratio_candidates` (for k > 2 the product
         grid). Or band_weights: an explicit [n_candidates x k] array of positive band
         multipliers (used as given), e.g. from :func:`dirichlet_candidates`.
+
     Candidate (c, l) penalises band b with lambdas[l] * band_weights[c, b]. The chosen one
     has the least holdout sum of squared errors; ties go to the earlier candidate row, then
     to the lower lambda index. The intercept is unpenalised (centring on the train split).
-    Memory: the centred X'Y [p x V] (and the weights when return_weights) plus per batch
-    [p x batch_size] and [n_lambdas x batch_size] temporaries.
+
+    Losses: every candidate's losses come from partial fractions (:func:`_approx_losses`,
+    about 4 p^2 flops per voxel per candidate row instead of 2 p^2 per lambda), with a
+    rounding bound; voxels where another candidate is within the bounds of the best are
+    re-scored with ridge.holdout_losses (float64, as fit_ridge) for the candidate rows
+    concerned, so the choice is the one the direct float64 losses make.
+
+    Memory per batch: [n_candidates x n_lambdas x batch_size] losses and bounds plus
+    [p x batch_size] temporaries; the candidates' [p x p] decompositions (4 p^2 floats
+    each) are kept if they fit in CACHE_BYTES, else recomputed per batch. The weights,
+    when returned, are [p+1 x V].
     """
     lambdas = check_lambdas(lambdas)
     if (band_ratios is None) == (band_weights is None):
@@ -170,54 +258,73 @@ def fit_banded_ridge(x_trn, x_out, x_val, y_trn, y_out, y_val, bands, lambdas, b
     xs_trn, xs_out, xs_val = x_trn[:, :-1] - x_mean, x_out[:, :-1] - x_mean, x_val[:, :-1] - x_mean
     gram_trn, gram_out = xs_trn.T @ xs_trn, xs_out.T @ xs_out
     out_sum = xs_out.sum(dim=0)[:, None]
-    ct = torch.empty((n_feat, n_vox), dtype=torch.float64, device=device)
-    co = torch.empty_like(ct)
-    ybar = torch.empty(n_vox, dtype=torch.float64, device=device)
-    yy = torch.empty_like(ybar)
+    scales = [_t(1.0 / np.sqrt(w[owner]), device) for w in band_weights]
+    n_cand, n_lam = len(band_weights), lambdas.size
+    cache = len(scales) * 4 * n_feat ** 2 * 8 <= CACHE_BYTES
+    cands = [_prepare(gram_trn, gram_out, s) for s in scales] if cache else None
+    candidate = (lambda c: cands[c]) if cache else (lambda c: _prepare(gram_trn, gram_out, scales[c]))
+    lam = _t(lambdas, device)
+
+    best_index = np.empty(n_vox, dtype=np.int64)
+    best_candidate = np.empty(n_vox, dtype=np.int64)
+    best_loss = np.empty(n_vox, dtype=np.float64)
+    r2 = np.empty(n_vox, dtype=np.float64)
+    weights = np.empty((n_feat + 1, n_vox), dtype=np.float64) if return_weights else None
+    n_rescored = 0
     for start in range(0, n_vox, batch_size):
         sl = slice(start, min(start + batch_size, n_vox))
+        width = sl.stop - sl.start
         yo = _t(y_out[:, sl], device)
         t = _t(xty_trn[:, sl], device) if xty_trn is not None else x_trn.T @ _t(y_trn[:, sl], device)
         o = _t(xty_out[:, sl], device) if xty_out is not None else x_out.T @ yo
-        ybar[sl] = t[-1] / n_trn
-        ct[:, sl] = t[:-1] - x_mean.T * t[-1][None, :]
-        co[:, sl] = o[:-1] - x_mean.T * o[-1][None, :] - out_sum * ybar[sl][None, :]
-        yo = yo - ybar[sl]
-        yy[sl] = torch.linalg.vecdot(yo, yo, dim=0)
+        # (x - mean)'(y - ybar) from x'y and 1'y (the ones row), ybar = train mean
+        ybar = t[-1] / n_trn
+        ct = t[:-1] - x_mean.T * t[-1][None, :]
+        co = o[:-1] - x_mean.T * o[-1][None, :] - out_sum * ybar[None, :]
+        yo = yo - ybar
+        yy = torch.linalg.vecdot(yo, yo, dim=0)
+        del t, o
 
-    lam = _t(lambdas, device)
-    best_loss = torch.full((n_vox,), torch.inf, dtype=torch.float64, device=device)
-    best_l = torch.zeros(n_vox, dtype=torch.int64, device=device)
-    best_c = torch.zeros(n_vox, dtype=torch.int64, device=device)
-    beta = torch.zeros((n_feat, n_vox), dtype=torch.float64, device=device)
-    for c, w in enumerate(band_weights):
-        s = _t(1.0 / np.sqrt(w[owner]), device)            # column scales
-        ss = s[:, None] * s[None, :]
-        evals, evecs = torch.linalg.eigh(gram_trn * ss)
-        m = evecs.T @ (gram_out * ss) @ evecs
-        for start in range(0, n_vox, batch_size):
-            sl = slice(start, min(start + batch_size, n_vox))
-            z = evecs.T @ (s[:, None] * ct[:, sl])
-            zo = evecs.T @ (s[:, None] * co[:, sl])
-            losses = holdout_losses(evals, z, zo, m, yy[sl], lambdas)
-            li = torch.argmin(losses, dim=0)
-            lo = losses.gather(0, li[None, :])[0]
-            better = (lo < best_loss[sl]).nonzero().flatten()
-            if better.numel() == 0:
-                continue
-            cols = better + start
-            best_loss[cols], best_l[cols], best_c[cols] = lo[better], li[better], c
-            coef = z[:, better] / (evals[:, None] + lam[li[better]][None, :])
-            beta[:, cols] = s[:, None] * (evecs @ coef)
+        losses = torch.empty((n_cand, n_lam, width), dtype=torch.float64, device=device)
+        bounds = torch.empty_like(losses)
+        for c in range(n_cand):
+            cd = candidate(c)
+            losses[c], bounds[c] = _approx_losses(cd, cd.qs.T @ ct, cd.qs.T @ co, yy, lam)
+        flat, fbound = losses.view(n_cand * n_lam, width), bounds.view(n_cand * n_lam, width)
+        best = torch.argmin(flat, dim=0)
+        reach = (flat.gather(0, best[None, :]) + fbound.gather(0, best[None, :]))[0]
+        contender = (flat - fbound) <= reach[None, :]
+        amb = (contender.sum(dim=0) > 1).nonzero().flatten()
+        if amb.numel():
+            # settle near-ties with the direct float64 losses of the candidate rows concerned
+            sub = torch.full((n_cand * n_lam, amb.numel()), torch.inf, dtype=torch.float64, device=device)
+            cont = contender[:, amb].view(n_cand, n_lam, -1)
+            for c in cont.any(dim=1).any(dim=1).nonzero().flatten().tolist():
+                cols = cont[c].any(dim=0).nonzero().flatten()
+                v = amb[cols]
+                cd = candidate(c)
+                exact = holdout_losses(cd.evals, cd.qs.T @ ct[:, v], cd.qs.T @ co[:, v], cd.m, yy[v], lambdas)
+                rows = slice(c * n_lam, (c + 1) * n_lam)
+                sub[rows, cols] = torch.where(cont[c][:, cols], exact, torch.inf)
+                flat[rows, v] = exact
+            best[amb] = torch.argmin(sub, dim=0)
+            n_rescored += int(amb.numel())
+        lo = flat.gather(0, best[None, :])[0]
+        bc, bl = best // n_lam, best % n_lam
 
-    intercept = ybar - (x_mean @ beta)[0]
-    r2 = np.empty(n_vox, dtype=np.float64)
-    for start in range(0, n_vox, batch_size):
-        sl = slice(start, min(start + batch_size, n_vox))
-        pred = xs_val @ beta[:, sl] + ybar[sl][None, :]
+        beta = torch.empty((n_feat, width), dtype=torch.float64, device=device)
+        for c in torch.unique(bc).tolist():
+            v = (bc == c).nonzero().flatten()
+            cd = candidate(c)
+            coef = (cd.qs.T @ ct[:, v]) / (cd.evals[:, None] + lam[bl[v]][None, :])
+            beta[:, v] = cd.qs @ coef
+        pred = xs_val @ beta + ybar[None, :]
         r2[sl] = r2_score(_t(y_val[:, sl], device), pred).cpu().numpy()
-    best_index, best_candidate = best_l.cpu().numpy(), best_c.cpu().numpy()
-    weights = torch.cat([beta, intercept[None, :]]).cpu().numpy() if return_weights else None
+        best_index[sl], best_candidate[sl], best_loss[sl] = bl.cpu().numpy(), bc.cpu().numpy(), lo.cpu().numpy()
+        if return_weights:
+            weights[:-1, sl] = beta.cpu().numpy()
+            weights[-1, sl] = (ybar - (x_mean @ beta)[0]).cpu().numpy()
     return BandedResult(band_lambdas=lambdas[best_index][:, None] * band_weights[best_candidate],
                         best_index=best_index, best_candidate=best_candidate, r2=r2, weights=weights,
-                        holdout_loss=best_loss.cpu().numpy(), band_weights=band_weights, lambdas=lambdas)
+                        holdout_loss=best_loss, band_weights=band_weights, lambdas=lambdas,
+                        n_rescored=n_rescored)
