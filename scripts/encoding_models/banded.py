@@ -12,11 +12,16 @@ the single lambda ``lam`` (beta_b = s_b * beta~_b). So each row of ``band_weight
 
 * one eigendecomposition of the rescaled p x p Gram matrix S X'X S (p^3),
 * rescaling of the X'Y rows that are already there (S X'y; no new pass over responses),
-* the holdout losses of every lambda from p-sized per-voxel quantities, exactly as in
-  :mod:`encoding_models.ridge` (:func:`ridge.holdout_losses`): the quadratic term
-  z' D M D z is a [p x p] @ [p x V] product per lambda, i.e. about 2 p^2 V flops per
-  lambda. This term dominates: the whole fit costs about
-  ``2 * n_candidates * n_lambdas * p^2 * V`` flops, all in float64.
+* the holdout losses of every lambda from p-sized per-voxel quantities, as in
+  :mod:`encoding_models.ridge`. There, the quadratic term z' D M D z costs a
+  [p x p] @ [p x V] product per lambda (2 p^2 V flops each; n_candidates * n_lambdas of
+  them would dominate). Here partial fractions, d_j d_k = (d_j - d_k) / (s_k - s_j), give
+  it for every lambda from one lambda-free product G z per candidate row, so a row costs
+  three [p x p] @ [p x V] products (z, z_o, G z: about 6 p^2 V flops) plus
+  O(n_lambdas p V). All in float64; a rounding bound is kept for every loss and the few
+  voxels whose best candidates are closer than their bounds are re-scored with
+  ridge.holdout_losses, so the choice is the one the direct float64 losses make.
+  Whole fit: about 6 n_candidates p^2 V flops (p^3 per row for its eigendecomposition).
 
 Candidate sets (rows of ``band_weights``; every row is normalised to geometric mean 1, so
 ``lam`` is the geometric mean of the band lambdas and a row of ones is plain ridge):
@@ -139,8 +144,8 @@ class _Candidate:
     m: torch.Tensor        # [p x p] Q' S X_o'X_o S Q
     mdiag: torch.Tensor    # [p] its diagonal
     g: torch.Tensor        # [p x p] M_jk / (s_k - s_j) between clusters, 0 within
-    gabs: torch.Tensor     # |g|
-    mnorm: float           # spectral norm of |M|
+    gnorm: float           # largest row sum of |G| (>= its spectral norm: |G| is symmetric)
+    mnorm: float           # largest row sum of |M| (>= its spectral norm)
     blocks: list           # (a, b, M[a:b, a:b] with zero diagonal) for clusters of 2+
 
 
@@ -164,7 +169,8 @@ def _prepare(gram_trn, gram_out, scale) -> _Candidate:
             mb.fill_diagonal_(0)
             blocks.append((int(a), int(b), mb))
     return _Candidate(evals=evals, qs=scale[:, None] * evecs, m=m, mdiag=torch.diagonal(msym).clone(), g=g,
-                      gabs=g.abs(), mnorm=float(torch.linalg.matrix_norm(msym.abs(), 2)), blocks=blocks)
+                      gnorm=float(g.abs().sum(dim=1).max()), mnorm=float(msym.abs().sum(dim=1).max()),
+                      blocks=blocks)
 
 
 def _approx_losses(cand: _Candidate, z, zo, yy, lam):
@@ -177,22 +183,26 @@ def _approx_losses(cand: _Candidate, z, zo, yy, lam):
 
     where G z does not depend on lambda: one [p x p] @ [p x batch] product per candidate
     instead of one per lambda. Pairs of (nearly) equal eigenvalues are summed directly.
-    The bound covers the cancellation this may cause (the magnitudes d |z| (|G| |z|)) and
-    the rounding that the direct sum has too.
+    The bound covers the cancellation this may cause (the magnitudes (d |z|)' |G| |z|,
+    bounded by || |G| || ||D z|| ||z||) and the rounding that the direct sum has too
+    (|| |M| || ||D z||^2, |linear term|, y_o'y_o).
     """
     d = 1.0 / (cand.evals[None, :] + lam[:, None])
     d2 = d * d
     zz = z * z
-    lin = d @ (zo * z)
-    quad = d2 @ (cand.mdiag[:, None] * zz) + 2 * (d @ (z * (cand.g @ z)))
+    lin_cross = d @ torch.cat([zo * z, z * (cand.g @ z)], dim=1)   # one product for both terms
+    lin, cross = lin_cross[:, :z.shape[1]], lin_cross[:, z.shape[1]:]
+    diag_dz2 = d2 @ torch.cat([cand.mdiag[:, None] * zz, zz], dim=1)
+    dz2 = diag_dz2[:, z.shape[1]:]                           # ||D z||^2 per lambda
+    quad = diag_dz2[:, :z.shape[1]] + 2 * cross
     for a, b, mb in cand.blocks:
         zb = z[a:b]
         for k in range(d.shape[0]):
             dk = d[k, a:b]
             quad[k] += ((mb * (dk[:, None] * dk[None, :])) @ zb).mul_(zb).sum(dim=0)
     loss = yy[None, :] - 2 * lin + quad
-    za = z.abs()
-    size = d.abs() @ (za * (cand.gabs @ za)) + cand.mnorm * (d2 @ zz) + lin.abs() + yy.abs()[None, :]
+    size = (cand.gnorm * torch.sqrt(dz2 * zz.sum(dim=0)[None, :]) + cand.mnorm * dz2
+            + lin.abs() + yy.abs()[None, :])
     bound = ERR_FACTOR * z.shape[0] * np.finfo(np.float64).eps * size
     return loss, bound
 
@@ -218,7 +228,7 @@ def fit_banded_ridge(x_trn, x_out, x_val, y_trn, y_out, y_val, bands, lambdas, b
     to the lower lambda index. The intercept is unpenalised (centring on the train split).
 
     Losses: every candidate's losses come from partial fractions (:func:`_approx_losses`,
-    about 4 p^2 flops per voxel per candidate row instead of 2 p^2 per lambda), with a
+    about 6 p^2 flops per voxel per candidate row instead of 2 p^2 per lambda), with a
     rounding bound; voxels where another candidate is within the bounds of the best are
     re-scored with ridge.holdout_losses (float64, as fit_ridge) for the candidate rows
     concerned, so the choice is the one the direct float64 losses make.
