@@ -57,7 +57,7 @@ def test_weights_are_the_banded_solution_in_the_original_basis():
         w = direct_weights(xs, ys[0][:, v], res.band_lambdas[v, owner])
         assert np.allclose(res.weights[:, v], w, rtol=1e-8, atol=1e-10)
     assert np.array_equal(banded.fit_banded_ridge(*xs, *ys, bands, lam, np.logspace(-4, 4, 9),
-                                                  return_weights=False).r2, res.r2)
+                                                  batch_size=16, return_weights=False).r2, res.r2)
     pred = xs[2] @ res.weights
     r2 = ridge.r2_score(torch.from_numpy(ys[2]), torch.from_numpy(pred)).numpy()
     assert np.max(np.abs(r2 - res.r2)) < 1e-10
