@@ -1,0 +1,340 @@
+"""Banded ridge: one lambda per feature space (band) per voxel, chosen on the holdout split.
+
+A joint model of k feature spaces (say two AlexNet layers) is one design matrix whose
+feature columns fall into k bands. Banded ridge penalises band b with its own lambda_b:
+
+    min_beta ||y - X beta||^2 + sum_b lambda_b ||beta_b||^2
+
+The candidates are an overall scale ``lam`` from the lambda grid times a vector of band
+multipliers ``w`` (a row of ``band_weights``): lambda_b = lam * w_b. For a fixed ``w``,
+scaling band b's columns by s_b = 1 / sqrt(w_b) turns the problem into ordinary ridge with
+the single lambda ``lam`` (beta_b = s_b * beta~_b). So each row of ``band_weights`` costs
+
+* one eigendecomposition of the rescaled p x p Gram matrix S X'X S (p^3),
+* rescaling of the X'Y rows that are already there (S X'y; no new pass over responses),
+* the holdout losses of every lambda from p-sized per-voxel quantities, as in
+  :mod:`encoding_models.ridge`. There, the quadratic term z' D M D z costs a
+  [p x p] @ [p x V] product per lambda (2 p^2 V flops each; n_candidates * n_lambdas of
+  them would dominate). Here partial fractions, d_j d_k = (d_j - d_k) / (s_k - s_j), give
+  it for every lambda from one lambda-free product G z per candidate row, so a row costs
+  three [p x p] @ [p x V] products (z, z_o, G z: about 6 p^2 V flops) plus
+  O(n_lambdas p V). All in float64; a rounding bound is kept for every loss and the few
+  voxels whose best candidates are closer than their bounds are re-scored with
+  ridge.holdout_losses, so the choice is the one the direct float64 losses make.
+  Whole fit: about 6 n_candidates p^2 V flops (p^3 per row for its eigendecomposition).
+
+Candidate sets (rows of ``band_weights``; every row is normalised to geometric mean 1, so
+``lam`` is the geometric mean of the band lambdas and a row of ones is plain ridge):
+
+* 2 bands: :func:`ratio_candidates` with ``band_ratios`` r (lambda_B / lambda_A = r), e.g.
+  9 values log-spaced over 1e-4..1e4 -> 9 rows.
+* k > 2 bands: :func:`ratio_candidates` gives the product grid of per-band ratios relative
+  to the first band: len(band_ratios) ** (k - 1) rows (81 for 3 bands and 9 ratios, 729
+  for 4), so the cost grows by that factor. :func:`dirichlet_candidates` is the cheaper
+  alternative for k > 2: a seeded random search over the simplex like himalaya's
+  ``solve_group_ridge_random_search`` (n_iter rows, the first one equal weights).
+
+The intercept is never penalised: features and responses are centred on the train split,
+exactly as ``ridge.fit_ridge(intercept='unpenalized')`` does, and the returned weights
+(in the original feature basis, intercept coefficient last) satisfy
+``predictions = x_val @ weights``.
+
+Pure functions: arrays in, arrays out, no file access.
+"""
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .ridge import _t, check_lambdas, holdout_losses, r2_score
+
+
+# ------------------------------------------------------------------ candidates
+def _geomean_normalise(w: np.ndarray) -> np.ndarray:
+    w = np.asarray(w, dtype=np.float64)
+    return w / np.exp(np.mean(np.log(w), axis=1, keepdims=True))
+
+
+def ratio_candidates(band_ratios, n_bands: int = 2) -> np.ndarray:
+    """Band multipliers [n_candidates x n_bands] from ratios between bands.
+
+    For 2 bands, row i gives lambda_B / lambda_A = band_ratios[i] (rows in the order of
+    ``band_ratios``). For k > 2 bands, the product grid of the ratios of bands 2..k
+    relative to band 1 (itertools.product order, the last band varying fastest):
+    len(band_ratios) ** (k - 1) rows. Each row has geometric mean 1, so the overall
+    scale lam is the geometric mean of the band lambdas.
+    """
+    ratios = np.asarray(band_ratios, dtype=np.float64).ravel()
+    if ratios.size == 0 or not np.all(np.isfinite(ratios)) or np.any(ratios <= 0):
+        raise ValueError(f"band_ratios must be positive finite numbers, got {band_ratios!r}")
+    if n_bands < 2:
+        raise ValueError(f"banded ridge needs at least 2 bands, got {n_bands}")
+    rows = [(1.0,) + combo for combo in itertools.product(ratios, repeat=n_bands - 1)]
+    return _geomean_normalise(np.array(rows))
+
+
+def dirichlet_candidates(n_bands: int, n_iter: int, concentration=(0.1, 1.0), seed: int = 0) -> np.ndarray:
+    """Band multipliers [n_iter x n_bands] from a seeded random search over the simplex.
+
+    Like himalaya's random search: band weights gamma ~ Dirichlet(concentration) (cycling
+    through the concentrations; the first row is equal weights), and lambda_b = lam /
+    gamma_b. Returned as multipliers 1 / gamma with geometric mean 1. Cost: n_iter
+    eigendecompositions and n_iter * n_lambdas loss evaluations, whatever k is.
+    """
+    rng = np.random.default_rng(seed)
+    conc = np.atleast_1d(np.asarray(concentration, dtype=np.float64))
+    per = int(np.ceil(n_iter / conc.size))
+    gammas = np.concatenate([rng.dirichlet([c] * n_bands, per) for c in conc])[:n_iter]
+    gammas[0] = 1.0 / n_bands
+    gammas = np.maximum(gammas, np.finfo(np.float64).tiny)
+    return _geomean_normalise(1.0 / gammas)
+
+
+# ------------------------------------------------------------------ fit
+# Consecutive eigenvalues closer than GAP_RTOL x the largest one form a cluster, whose
+# pairs are summed directly (the partial fractions below divide by eigenvalue gaps).
+GAP_RTOL = 1e-9
+# Rounding bound factor: the approximate losses are trusted to ERR_FACTOR * p * eps x
+# the sum of the magnitudes they are computed from (a GEMM's worst case is p * eps).
+ERR_FACTOR = 2.0
+# Candidate decompositions are kept for the whole fit up to this many bytes (else redone per batch).
+CACHE_BYTES = 1 << 30
+
+
+@dataclass
+class BandedResult:
+    """Per voxel results of :func:`fit_banded_ridge` (V voxels, k bands, p features)."""
+    band_lambdas: np.ndarray    # [V x k] chosen lambda of each band (lambdas[best_index] * band_weights[best_candidate])
+    best_index: np.ndarray      # [V] index into the lambda grid (the overall scale)
+    best_candidate: np.ndarray  # [V] row of band_weights (the ratio between bands)
+    r2: np.ndarray              # [V] R2 on the validation split
+    weights: np.ndarray | None  # [p+1 x V] weights in the original feature basis, intercept last
+    holdout_loss: np.ndarray    # [V] holdout sum of squared errors of the chosen candidate (to rounding)
+    band_weights: np.ndarray    # [n_candidates x k] the candidate band multipliers
+    lambdas: np.ndarray         # [n_lambdas] the overall scales
+    n_rescored: int             # voxels whose choice was settled with the exact losses
+
+
+def _band_columns(bands, n_features: int) -> np.ndarray:
+    """Band index of every feature column; the bands must partition columns 0..p-1."""
+    owner = np.full(n_features, -1, dtype=np.int64)
+    for b, cols in enumerate(bands):
+        idx = np.arange(n_features)[cols] if isinstance(cols, slice) else np.asarray(cols, dtype=np.int64)
+        if idx.size == 0:
+            raise ValueError(f"band {b} has no columns")
+        if np.any(idx < 0) or np.any(idx >= n_features):
+            raise ValueError(f"band {b} has columns outside 0..{n_features - 1} (the ones column is last and in no band)")
+        if np.any(owner[idx] != -1):
+            raise ValueError(f"band {b} overlaps another band")
+        owner[idx] = b
+    if np.any(owner == -1):
+        raise ValueError(f"feature columns {np.flatnonzero(owner == -1).tolist()} are in no band")
+    return owner
+
+
+@dataclass
+class _Candidate:
+    """One row of band_weights, decomposed: the rescaled problem's eigenbasis and the
+    matrices the losses need."""
+    evals: torch.Tensor    # [p] eigenvalues of S X'X S (ascending)
+    qs: torch.Tensor       # [p x p] S Q: z = qs' X'y, beta = qs @ coef
+    m: torch.Tensor        # [p x p] Q' S X_o'X_o S Q
+    mdiag: torch.Tensor    # [p] its diagonal
+    g: torch.Tensor        # [p x p] M_jk / (s_k - s_j) between clusters, 0 within
+    gnorm: float           # largest row sum of |G| (>= its spectral norm: |G| is symmetric)
+    mnorm: float           # largest row sum of |M| (>= its spectral norm)
+    blocks: list           # (a, b, M[a:b, a:b] with zero diagonal) for clusters of 2+
+
+
+def _prepare(gram_trn, gram_out, scale) -> _Candidate:
+    ss = scale[:, None] * scale[None, :]
+    evals, evecs = torch.linalg.eigh(gram_trn * ss)
+    m = evecs.T @ (gram_out * ss) @ evecs
+    msym = (m + m.T) / 2
+    top = float(evals.abs().max().clamp_min(torch.finfo(torch.float64).tiny))
+    cid = torch.cat([evals.new_zeros(1, dtype=torch.int64),
+                     torch.cumsum((evals[1:] - evals[:-1] > GAP_RTOL * top).to(torch.int64), 0)])
+    same = cid[:, None] == cid[None, :]
+    gap = evals[None, :] - evals[:, None]
+    g = torch.where(same, torch.zeros_like(msym), msym / torch.where(same, torch.ones_like(gap), gap))
+    blocks = []
+    counts = torch.bincount(cid).cpu().numpy()
+    starts = np.concatenate([[0], np.cumsum(counts)])
+    for a, b in zip(starts[:-1], starts[1:]):
+        if b - a > 1:
+            mb = msym[a:b, a:b].clone()
+            mb.fill_diagonal_(0)
+            blocks.append((int(a), int(b), mb))
+    return _Candidate(evals=evals, qs=scale[:, None] * evecs, m=m, mdiag=torch.diagonal(msym).clone(), g=g,
+                      gnorm=float(g.abs().sum(dim=1).max()), mnorm=float(msym.abs().sum(dim=1).max()),
+                      blocks=blocks)
+
+
+def _approx_losses(cand: _Candidate, z, zo, yy, lam):
+    """Holdout losses of every lambda [n_lambdas x batch] and a bound on their rounding error.
+
+    The same loss as ridge.holdout_losses, L = yy - 2 sum_j d_j zo_j z_j + z'DMDz, but the
+    quadratic term by partial fractions: for j != k, d_j d_k = (d_j - d_k) / (s_k - s_j), so
+
+        z'DMDz = sum_j d_j^2 M_jj z_j^2 + 2 sum_j d_j z_j (G z)_j,  G_jk = M_jk / (s_k - s_j),
+
+    where G z does not depend on lambda: one [p x p] @ [p x batch] product per candidate
+    instead of one per lambda. Pairs of (nearly) equal eigenvalues are summed directly.
+    The bound covers the cancellation this may cause (the magnitudes (d |z|)' |G| |z|,
+    bounded by || |G| || ||D z|| ||z||) and the rounding that the direct sum has too
+    (|| |M| || ||D z||^2, |linear term|, y_o'y_o).
+    """
+    d = 1.0 / (cand.evals[None, :] + lam[:, None])
+    d2 = d * d
+    zz = z * z
+    lin_cross = d @ torch.cat([zo * z, z * (cand.g @ z)], dim=1)   # one product for both terms
+    lin, cross = lin_cross[:, :z.shape[1]], lin_cross[:, z.shape[1]:]
+    diag_dz2 = d2 @ torch.cat([cand.mdiag[:, None] * zz, zz], dim=1)
+    dz2 = diag_dz2[:, z.shape[1]:]                           # ||D z||^2 per lambda
+    quad = diag_dz2[:, :z.shape[1]] + 2 * cross
+    for a, b, mb in cand.blocks:
+        zb = z[a:b]
+        for k in range(d.shape[0]):
+            dk = d[k, a:b]
+            quad[k] += ((mb * (dk[:, None] * dk[None, :])) @ zb).mul_(zb).sum(dim=0)
+    loss = yy[None, :] - 2 * lin + quad
+    size = (cand.gnorm * torch.sqrt(dz2 * zz.sum(dim=0)[None, :]) + cand.mnorm * dz2
+            + lin.abs() + yy.abs()[None, :])
+    bound = ERR_FACTOR * z.shape[0] * np.finfo(np.float64).eps * size
+    return loss, bound
+
+
+def fit_banded_ridge(x_trn, x_out, x_val, y_trn, y_out, y_val, bands, lambdas, band_ratios=None, *,
+                     band_weights=None, xty_trn=None, xty_out=None, return_weights: bool = True,
+                     batch_size: int = 2048, device="cpu") -> BandedResult:
+    """Banded ridge per voxel, candidates chosen on the holdout split, scored on validation.
+
+    x_trn, x_out, x_val: [n x p+1] features with the ones column last (as fit_ridge takes
+        them). y_trn, y_out, y_val: [n x V] responses (float32 converts exactly). y_trn may be
+        None when xty_trn is given.
+    xty_trn, xty_out: optional precomputed x_trn'y_trn and x_out'y_out [p+1 x V] (a pair
+        reuses its layers' products; row order = column order of x_*, ones row last).
+    bands: list of k slices or index arrays partitioning the feature columns 0..p-1.
+    lambdas: the grid of overall scales (checked like ridge.check_lambdas).
+    band_ratios: ratios between bands -> :func:`ratio_candidates` (for k > 2 the product
+        grid). Or band_weights: an explicit [n_candidates x k] array of positive band
+        multipliers (used as given), e.g. from :func:`dirichlet_candidates`.
+
+    Candidate (c, l) penalises band b with lambdas[l] * band_weights[c, b]. The chosen one
+    has the least holdout sum of squared errors; ties go to the earlier candidate row, then
+    to the lower lambda index. The intercept is unpenalised (centring on the train split).
+
+    Losses: every candidate's losses come from partial fractions (:func:`_approx_losses`,
+    about 6 p^2 flops per voxel per candidate row instead of 2 p^2 per lambda), with a
+    rounding bound; voxels where another candidate is within the bounds of the best are
+    re-scored with ridge.holdout_losses (float64, as fit_ridge) for the candidate rows
+    concerned, so the choice is the one the direct float64 losses make.
+
+    Memory per batch: [n_candidates x n_lambdas x batch_size] losses and bounds plus
+    [p x batch_size] temporaries; the candidates' [p x p] decompositions (4 p^2 floats
+    each) are kept if they fit in CACHE_BYTES, else recomputed per batch. The weights,
+    when returned, are [p+1 x V].
+    """
+    lambdas = check_lambdas(lambdas)
+    if (band_ratios is None) == (band_weights is None):
+        raise ValueError("give exactly one of band_ratios and band_weights")
+    device = torch.device(device)
+    x_trn, x_out, x_val = (_t(x, device) for x in (x_trn, x_out, x_val))
+    n_trn, n_feat = x_trn.shape[0], x_trn.shape[1] - 1
+    owner = _band_columns(bands, n_feat)
+    k = len(bands)
+    if band_weights is None:
+        band_weights = ratio_candidates(band_ratios, k)
+    band_weights = np.asarray(band_weights, dtype=np.float64)
+    if band_weights.ndim != 2 or band_weights.shape[1] != k:
+        raise ValueError(f"band_weights must be [n_candidates x {k}], got shape {band_weights.shape}")
+    if not np.all(np.isfinite(band_weights)) or np.any(band_weights <= 0):
+        raise ValueError("band_weights must be positive and finite")
+    n_vox = y_out.shape[1]
+    if y_trn is None and xty_trn is None:
+        raise ValueError("give y_trn or xty_trn")
+    for name, y, n in (("y_trn", y_trn, n_trn), ("y_out", y_out, x_out.shape[0]), ("y_val", y_val, x_val.shape[0])):
+        if y is not None and tuple(y.shape) != (n, n_vox):
+            raise ValueError(f"{name} has shape {tuple(y.shape)}, expected {(n, n_vox)}")
+    for name, a in (("xty_trn", xty_trn), ("xty_out", xty_out)):
+        if a is not None and tuple(a.shape) != (n_feat + 1, n_vox):
+            raise ValueError(f"{name} has shape {tuple(a.shape)}, expected {(n_feat + 1, n_vox)}")
+
+    # Centring (as ridge.fit_ridge's intercept='unpenalized').
+    x_mean = x_trn[:, :-1].mean(dim=0, keepdim=True)
+    xs_trn, xs_out, xs_val = x_trn[:, :-1] - x_mean, x_out[:, :-1] - x_mean, x_val[:, :-1] - x_mean
+    gram_trn, gram_out = xs_trn.T @ xs_trn, xs_out.T @ xs_out
+    out_sum = xs_out.sum(dim=0)[:, None]
+    scales = [_t(1.0 / np.sqrt(w[owner]), device) for w in band_weights]
+    n_cand, n_lam = len(band_weights), lambdas.size
+    cache = len(scales) * 4 * n_feat ** 2 * 8 <= CACHE_BYTES
+    cands = [_prepare(gram_trn, gram_out, s) for s in scales] if cache else None
+    candidate = (lambda c: cands[c]) if cache else (lambda c: _prepare(gram_trn, gram_out, scales[c]))
+    lam = _t(lambdas, device)
+
+    best_index = np.empty(n_vox, dtype=np.int64)
+    best_candidate = np.empty(n_vox, dtype=np.int64)
+    best_loss = np.empty(n_vox, dtype=np.float64)
+    r2 = np.empty(n_vox, dtype=np.float64)
+    weights = np.empty((n_feat + 1, n_vox), dtype=np.float64) if return_weights else None
+    n_rescored = 0
+    for start in range(0, n_vox, batch_size):
+        sl = slice(start, min(start + batch_size, n_vox))
+        width = sl.stop - sl.start
+        yo = _t(y_out[:, sl], device)
+        t = _t(xty_trn[:, sl], device) if xty_trn is not None else x_trn.T @ _t(y_trn[:, sl], device)
+        o = _t(xty_out[:, sl], device) if xty_out is not None else x_out.T @ yo
+        # (x - mean)'(y - ybar) from x'y and 1'y (the ones row), ybar = train mean
+        ybar = t[-1] / n_trn
+        ct = t[:-1] - x_mean.T * t[-1][None, :]
+        co = o[:-1] - x_mean.T * o[-1][None, :] - out_sum * ybar[None, :]
+        yo = yo - ybar
+        yy = torch.linalg.vecdot(yo, yo, dim=0)
+        del t, o
+
+        losses = torch.empty((n_cand, n_lam, width), dtype=torch.float64, device=device)
+        bounds = torch.empty_like(losses)
+        for c in range(n_cand):
+            cd = candidate(c)
+            losses[c], bounds[c] = _approx_losses(cd, cd.qs.T @ ct, cd.qs.T @ co, yy, lam)
+        flat, fbound = losses.view(n_cand * n_lam, width), bounds.view(n_cand * n_lam, width)
+        best = torch.argmin(flat, dim=0)
+        reach = (flat.gather(0, best[None, :]) + fbound.gather(0, best[None, :]))[0]
+        contender = (flat - fbound) <= reach[None, :]
+        amb = (contender.sum(dim=0) > 1).nonzero().flatten()
+        if amb.numel():
+            # settle near-ties with the direct float64 losses of the candidate rows concerned
+            sub = torch.full((n_cand * n_lam, amb.numel()), torch.inf, dtype=torch.float64, device=device)
+            cont = contender[:, amb].view(n_cand, n_lam, -1)
+            for c in cont.any(dim=1).any(dim=1).nonzero().flatten().tolist():
+                cols = cont[c].any(dim=0).nonzero().flatten()
+                v = amb[cols]
+                cd = candidate(c)
+                exact = holdout_losses(cd.evals, cd.qs.T @ ct[:, v], cd.qs.T @ co[:, v], cd.m, yy[v], lambdas)
+                rows = slice(c * n_lam, (c + 1) * n_lam)
+                sub[rows, cols] = torch.where(cont[c][:, cols], exact, torch.inf)
+                flat[rows, v] = exact
+            best[amb] = torch.argmin(sub, dim=0)
+            n_rescored += int(amb.numel())
+        lo = flat.gather(0, best[None, :])[0]
+        bc, bl = best // n_lam, best % n_lam
+
+        beta = torch.empty((n_feat, width), dtype=torch.float64, device=device)
+        for c in torch.unique(bc).tolist():
+            v = (bc == c).nonzero().flatten()
+            cd = candidate(c)
+            coef = (cd.qs.T @ ct[:, v]) / (cd.evals[:, None] + lam[bl[v]][None, :])
+            beta[:, v] = cd.qs @ coef
+        pred = xs_val @ beta + ybar[None, :]
+        r2[sl] = r2_score(_t(y_val[:, sl], device), pred).cpu().numpy()
+        best_index[sl], best_candidate[sl], best_loss[sl] = bl.cpu().numpy(), bc.cpu().numpy(), lo.cpu().numpy()
+        if return_weights:
+            weights[:-1, sl] = beta.cpu().numpy()
+            weights[-1, sl] = (ybar - (x_mean @ beta)[0]).cpu().numpy()
+    return BandedResult(band_lambdas=lambdas[best_index][:, None] * band_weights[best_candidate],
+                        best_index=best_index, best_candidate=best_candidate, r2=r2, weights=weights,
+                        holdout_loss=best_loss, band_weights=band_weights, lambdas=lambdas,
+                        n_rescored=n_rescored)
