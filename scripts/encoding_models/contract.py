@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import safe_npy
+
 ROI_GROUPS = {
     # group: (names dict key, labels key)
     "retino": ("ret_prf_roi_names", "roi_labels_retino"),
@@ -117,10 +119,14 @@ def load_image_info(path):
 
 
 def load_roi_info(path) -> dict:
+    """The ROI dictionaries of voxel_roi_info.npy, unpickled without running code from the file."""
     _exists(path)
     try:
-        rinfo = np.load(path, allow_pickle=True).item()
-    except Exception as e:  # unpickling can fail in many ways
+        rinfo = safe_npy.load_npy(path).item()
+    except safe_npy.RefusedGlobal as e:
+        raise DataContractError(path, f"refused to unpickle '{e.qualname}': this file may only hold "
+                                      "dicts, lists, strings, numbers and numpy arrays (a crafted file could run code)") from None
+    except Exception as e:  # a malformed file can fail in many ways
         raise DataContractError(path, f"not a readable pickled dict ({e})") from None
     if not isinstance(rinfo, dict):
         raise DataContractError(path, f"must hold a dict, holds {type(rinfo).__name__}")
