@@ -5,7 +5,7 @@ import sys
 
 sys.path.insert(0, os.path.join(workflow.basedir, "scripts"))
 
-from encoding_models import contract, demo as demo_mod, ridge as ridge_mod
+from encoding_models import contract, demo as demo_mod, download as download_mod, ridge as ridge_mod
 from encoding_models.splits import NSD_SPLIT_SEEDS
 
 # ------------------------------------------------------------------ config checks

@@ -52,13 +52,15 @@ rule demo_subject:
 
 
 rule download_file:
-    """Streamed, retried, checksummed download; renamed into place only when complete."""
+    """Streamed, retried, checksummed download, kept in a store outside the declared outputs
+    (a rerun links the verified copy back instead of fetching it again)."""
     output:
         path="resources/{subject}/{name}",
         sha="resources/{subject}/{name}.sha256",
     params:
         url=lambda wc: download_url(wc)[0],
         sha256=lambda wc: download_url(wc)[1],
+        stored=lambda wc: download_mod.store_path(download_url(wc)[0], wc.name),
     wildcard_constraints:
         subject=_alt(DOWNLOAD_SUBJECTS) if DOWNLOAD_SUBJECTS else "^$",
         name="betas_avg_bigmask\\.hdf5|image_info\\.csv|voxel_roi_info\\.npy|pycortex_db\\.zip|pycortex_config\\.cfg|features/[A-Za-z0-9_-]+\\.hdf5",
