@@ -114,3 +114,44 @@ def run_stages(files, results):
     for layer in LAYERS:
         pipeline.crossprod(files["features"][layer], files["betas"], prepared, layer, "float32", "cpu", 256,
                            str(results / f"{layer}.h5"))
+
+
+class _CreatesFile:
+    """Unpickling this calls open(path, 'w'): the file appears if the loader runs code."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def __reduce__(self):
+        return open, (self.path, "w")
+
+
+class _RunsShell:
+    def __init__(self, path):
+        self.path = path
+
+    def __reduce__(self):
+        return os.system, (f"touch {self.path}",)
+
+
+@pytest.mark.parametrize("payload, refused", [(_CreatesFile, ".open"), (_RunsShell, ".system")])
+def test_roi_info_that_would_run_code_is_refused(payload, refused, subject_files, tmp_path):
+    marker = tmp_path / "created_by_unpickling"
+    _roi(subject_files["roi_info"], lambda d: d.update(extra=payload(str(marker))))
+    results = tmp_path / "results"
+    with pytest.raises(contract.DataContractError, match=rf"refused to unpickle '[\w.]*{refused}'") as err:
+        run_stages(subject_files, results)
+    assert str(err.value).startswith(subject_files["roi_info"])
+    assert not marker.exists()
+    assert not (results / "prepared.h5").exists()
+
+
+def test_roi_info_loads_as_numpy_wrote_it(subject_files):
+    trusted = np.load(subject_files["roi_info"], allow_pickle=True).item()   # the demo's own file
+    got = contract.load_roi_info(subject_files["roi_info"])
+    assert list(got) == list(trusted)
+    for key, value in trusted.items():
+        if isinstance(value, dict):
+            assert got[key] == value
+        else:
+            assert np.array_equal(got[key], value) and np.asarray(got[key]).shape == np.asarray(value).shape

@@ -1,4 +1,5 @@
 """The download step against a real HTTP server on 127.0.0.1."""
+import functools
 import hashlib
 import http.server
 import os
@@ -6,9 +7,10 @@ import threading
 
 import pytest
 
-from encoding_models.download import DownloadError, download
+from encoding_models.download import DownloadError, download, store_path
 
-PAYLOAD = os.urandom(300_000)
+PAYLOAD = b"\x89HDF\r\n\x1a\n" + os.urandom(300_000)   # starts like the HDF5 file it stands for
+HTML = b"<!DOCTYPE html><html><head><title>Dropbox - Error</title></head><body>link expired</body></html>"
 SHA = hashlib.sha256(PAYLOAD).hexdigest()
 
 
@@ -44,8 +46,31 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 self.send_header("Content-Length", str(len(PAYLOAD)))
                 self.end_headers()
                 self.wfile.write(PAYLOAD)
+        elif self.path.startswith("/html"):   # what an expired share link answers: 200 and a page
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(HTML)))
+            self.end_headers()
+            self.wfile.write(HTML)
+        elif self.path == "/chunked-drop":     # chunked, hangs up before the terminating chunk
+            self._chunked(PAYLOAD[: len(PAYLOAD) // 3], finish=False)
+        elif self.path == "/chunked-flaky":    # the same the first time, then complete
+            first = Handler.hits[self.path] == 1
+            self._chunked(PAYLOAD[:1000] if first else PAYLOAD, finish=not first)
         else:
             self.send_error(404, "Not Found")
+
+    def _chunked(self, body, finish):
+        self.send_response(200)
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        for i in range(0, len(body), 64_000):
+            block = body[i:i + 64_000]
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(block), block))
+        if finish:
+            self.wfile.write(b"0\r\n\r\n")
+        self.wfile.flush()
+        self.close_connection = True
 
 
 @pytest.fixture(scope="module")
@@ -105,14 +130,82 @@ def test_checksum_mismatch_leaves_nothing(server, tmp_path):
     assert os.listdir(tmp_path) == []
 
 
+@pytest.mark.parametrize("name", ["betas.hdf5", "image_info.csv"])
+def test_html_page_is_refused_naming_file_and_url(server, tmp_path, name):
+    out = tmp_path / name
+    with pytest.raises(DownloadError, match=rf"{name}: download of {server}/html-{name} failed: looks like an HTML page.*expired or wrong link"):
+        download(f"{server}/html-{name}", str(out), sha256_record=str(out) + ".sha256", backoff=0)
+    assert os.listdir(tmp_path) == []
+    assert Handler.hits[f"/html-{name}"] == 1      # not retried
+
+
+def test_dropped_chunked_transfer_is_retried_then_fails_cleanly(server, tmp_path):
+    out = tmp_path / "roi.npy"
+    with pytest.raises(DownloadError, match=rf"roi.npy: download of {server}/chunked-drop failed after 3 attempts: IncompleteRead"):
+        download(f"{server}/chunked-drop", str(out), attempts=3, backoff=0)
+    assert os.listdir(tmp_path) == []
+    assert Handler.hits["/chunked-drop"] == 3
+
+
+def test_dropped_chunked_transfer_recovers_on_retry(server, tmp_path):
+    out = tmp_path / "feat.hdf5"
+    download(f"{server}/chunked-flaky", str(out), sha256=SHA, attempts=3, backoff=0)
+    assert out.read_bytes() == PAYLOAD
+    assert Handler.hits["/chunked-flaky"] == 2
+
+
+def test_verified_copy_in_the_store_is_linked_without_fetching(server, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)                     # the store's pattern is relative
+    url, out = f"{server}/good-stored", tmp_path / "resources" / "s" / "betas.hdf5"
+    stored = store_path(url, "betas.hdf5")
+    download(url, str(out), sha256_record=f"{out}.sha256", stored=stored, backoff=0)
+    assert os.path.samefile(out, stored) and Handler.hits["/good-stored"] == 1
+    for f in (out, f"{out}.sha256"):                # what Snakemake does before a rerun
+        os.remove(f)
+    assert download(url, str(out), sha256=SHA, sha256_record=f"{out}.sha256", stored=stored) == SHA
+    assert out.read_bytes() == PAYLOAD and Handler.hits["/good-stored"] == 1
+    assert (tmp_path / "resources" / "s" / "betas.hdf5.sha256").read_text().split()[0] == SHA
+
+
+def test_store_copy_that_does_not_verify_is_fetched_again(server, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    url, out = f"{server}/good-restored", tmp_path / "betas.hdf5"
+    stored = store_path(url, "betas.hdf5")
+    download(url, str(out), stored=stored, backoff=0)
+    os.remove(out)
+    with open(stored, "r+b") as fh:                 # bit rot
+        fh.seek(100)
+        fh.write(b"x")
+    download(url, str(out), stored=stored, backoff=0)
+    assert out.read_bytes() == PAYLOAD and Handler.hits["/good-restored"] == 2
+
+
 # ------------------------------------------------------------------ the download rule
+class SubjectHandler(http.server.SimpleHTTPRequestHandler):
+    """Serves the subject's files and counts requests; once ``expired``, answers every
+    request with a 200 HTML page, as an expired share link does."""
+    requests = []
+    expired = False
+
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        SubjectHandler.requests.append(self.path)
+        if not SubjectHandler.expired:
+            return super().do_GET()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(HTML)))
+        self.end_headers()
+        self.wfile.write(HTML)
+
+
 @pytest.fixture
 def served_subject(tmp_path, subject_files):
-    """The small subject's files behind a SimpleHTTPRequestHandler on 127.0.0.1."""
-    import functools
+    """The small subject's files behind a counting SimpleHTTPRequestHandler on 127.0.0.1."""
     root = os.path.dirname(subject_files["betas"])
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=root)
-    handler.log_message = lambda *a: None
+    SubjectHandler.requests, SubjectHandler.expired = [], False
+    handler = functools.partial(SubjectHandler, directory=root)
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     yield f"http://127.0.0.1:{httpd.server_address[1]}", root
@@ -159,3 +252,42 @@ def test_download_rule_checksum_mismatch_fails_cleanly(served_subject, tmp_path)
     assert not (wd / "resources" / "subj02" / "image_info.csv").exists()
     subject_dir = wd / "resources" / "subj02"
     assert not (subject_dir.exists() and list(subject_dir.glob("*image_info*")))   # nothing half-written
+
+
+@pytest.mark.workflow
+def test_download_survives_an_update_of_the_download_code(served_subject, tmp_path):
+    """Download, change the download code (as git pull would), take the links away, rerun:
+    the verified files are linked back from the store, nothing is fetched, the run succeeds."""
+    import shutil
+    from workflow_helpers import ROOT, snakemake, write_config
+    url, root = served_subject
+    repo = tmp_path / "repo"                   # a copy of the workflow whose code we can change
+    for name in ("workflow", "scripts", "envs"):
+        shutil.copytree(os.path.join(ROOT, name), repo / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    shutil.copy(os.path.join(ROOT, "Snakefile"), repo / "Snakefile")
+    wd = tmp_path / "wd"
+    write_config(wd, _download_config(url))
+    names = ["betas_avg_bigmask.hdf5", "image_info.csv", "voxel_roi_info.npy"]
+    targets = [f"resources/subj02/{n}" for n in names]
+    run = functools.partial(snakemake, wd, "-c1", *targets, snakefile=repo / "Snakefile")
+    run()
+    assert sorted(SubjectHandler.requests) == sorted(f"/{n}" for n in names)
+    original = {n: open(os.path.join(root, n), "rb").read() for n in names}
+
+    with open(repo / "scripts" / "download.py", "a") as fh:
+        fh.write("# changed by an update\n")
+    SubjectHandler.expired = True              # every link now answers with an HTML page
+    res = run()
+    assert "Code has changed" in res.stdout + res.stderr      # the download jobs did rerun
+    assert len(SubjectHandler.requests) == len(names)         # ... without fetching anything
+    for n in names:
+        assert (wd / "resources" / "subj02" / n).read_bytes() == original[n]
+        assert (wd / "resources" / "subj02" / f"{n}.sha256").read_text().split()[0] == hashlib.sha256(original[n]).hexdigest()
+
+    SubjectHandler.expired = False             # a new URL is fetched again
+    cfg = _download_config(url)
+    cfg["subjects"]["subj02"]["urls"]["image_info"] += "?v=2"
+    write_config(wd, cfg)
+    run()
+    assert SubjectHandler.requests[len(names):] == ["/image_info.csv?v=2"]
+    assert (wd / "resources" / "subj02" / "image_info.csv").read_bytes() == original["image_info.csv"]

@@ -30,8 +30,8 @@ def write_config(workdir, cfg):
         yaml.safe_dump(cfg, fh)
 
 
-def snakemake(workdir, *args, check=True, timeout=1200, **kw):
-    cmd = [SNAKEMAKE, "-s", os.path.join(ROOT, "Snakefile"), "-d", str(workdir), *args]
+def snakemake(workdir, *args, check=True, timeout=1200, snakefile=os.path.join(ROOT, "Snakefile"), **kw):
+    cmd = [SNAKEMAKE, "-s", str(snakefile), "-d", str(workdir), *args]
     res = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, **kw)
     if check and res.returncode != 0:
         raise AssertionError(f"{' '.join(cmd)} failed ({res.returncode}):\n{res.stdout[-4000:]}\n{res.stderr[-6000:]}")

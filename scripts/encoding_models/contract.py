@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .layout import ALL_VOXELS, ROI_GROUPS
+from . import safe_npy
 ROI_INFO_KEYS = ("voxel_mask", "brain_nii_shape", "noise_ceiling_avgreps",
                  *[k for pair in ROI_GROUPS.values() for k in pair])
 IMAGE_INFO_COLUMNS = ("unique_ims", "n_reps", "shared1000")
@@ -100,10 +101,14 @@ def load_image_info(path):
 
 
 def load_roi_info(path) -> dict:
+    """The ROI dictionaries of voxel_roi_info.npy, unpickled without running code from the file."""
     _exists(path)
     try:
-        rinfo = np.load(path, allow_pickle=True).item()
-    except Exception as e:  # unpickling can fail in many ways
+        rinfo = safe_npy.load_npy(path).item()
+    except safe_npy.RefusedGlobal as e:
+        raise DataContractError(path, f"refused to unpickle '{e.qualname}': this file may only hold "
+                                      "dicts, lists, strings, numbers and numpy arrays (a crafted file could run code)") from None
+    except Exception as e:  # a malformed file can fail in many ways
         raise DataContractError(path, f"not a readable pickled dict ({e})") from None
     if not isinstance(rinfo, dict):
         raise DataContractError(path, f"must hold a dict, holds {type(rinfo).__name__}")

@@ -24,6 +24,8 @@ INPUTS = {key: f"{SUBJECT_DIR}/{name}" for key, name in INPUT_NAMES.items()}
 FEATURES = f"{SUBJECT_DIR}/{FEATURES_NAME}"
 GROUND_TRUTH = f"{SUBJECT_DIR}/ground_truth.h5"
 CHECKSUM_SUFFIX = ".sha256"
+# Verified downloads, outside every declared output: a rerun links them back into place.
+DOWNLOAD_STORE = "resources/.downloads/{url_sha256}/{name}"
 
 # ------------------------------------------------------------------ results
 RESULTS = "results/{subject}"

@@ -58,7 +58,8 @@ rule demo_subject:
 
 
 rule download_file:
-    """Streamed, retried, checksummed download; renamed into place only when complete."""
+    """Streamed, retried, checksummed download, kept in a store outside the declared outputs
+    (a rerun links the verified copy back instead of fetching it again)."""
     output:
         path=f"{layout.SUBJECT_DIR}/{{name}}",
         sha=f"{layout.SUBJECT_DIR}/{{name}}{layout.CHECKSUM_SUFFIX}",
@@ -77,6 +78,7 @@ rule download_file:
     params:
         url=lambda wc: download_url(wc)[0],
         sha256=lambda wc: download_url(wc)[1],
+        stored=lambda wc: download_mod.store_path(download_url(wc)[0], wc.name),
     script:
         "../../scripts/download.py"
 
