@@ -46,8 +46,7 @@ def best_layer_cmap(layers):
     """
     from matplotlib.colors import ListedColormap
     colours = list(layer_colours(layers).values())
-    cmap = ListedColormap(colours, name="best_layer")
-    cmap.set_bad((0, 0, 0, 0))
+    cmap = ListedColormap(colours, name="best_layer").with_extremes(bad=(0, 0, 0, 0))
     return cmap, -0.5, len(colours) - 0.5
 
 
