@@ -112,6 +112,10 @@ def test_outline_from_image_finds_each_piece_and_labels_it_inside():
     assert 10 < lx < 30 and 30 < ly < 50         # y counts up from the bottom (row 0 is y=60)
     assert 70 < rx < 90 and 10 < ry < 25
     assert json.loads(json.dumps(out)) == out
+    # a second ROI over the same place (a merged ROI over its parts) gets its label elsewhere
+    moved = maps.outline_from_image(img, [0, 100, 0, 60], midline=50, avoid=out["labels"])
+    for (x0, y0), (x1, y1) in zip(out["labels"], moved["labels"]):
+        assert abs(x1 - x0) >= 6 or abs(y1 - y0) >= 1.2
 
 
 # --------------------------------------------------------------------------- pycortex (demo run)

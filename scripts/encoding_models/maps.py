@@ -180,13 +180,16 @@ def _pixel_centres(extents, shape):
     return x, y
 
 
-def outline_from_image(frac, extents, midline, min_pixels=4) -> dict:
+def outline_from_image(frac, extents, midline, min_pixels=4, avoid=(), label_box=(0.05, 0.02)) -> dict:
     """Outline of one ROI from its flat image (pure; no pycortex).
 
     frac: the ROI's share of each pixel's samples through cortical depth (NaN off the
     cortex). Returns {"paths": [[[x, y], ...], ...], "labels": [[x, y], ...]} in flat
     units: the contour at 0.5, and one label position per hemisphere, at the point
-    deepest inside the ROI's largest piece there (a piece under min_pixels is ignored).
+    deepest inside the ROI's largest piece there (a piece under min_pixels is ignored)
+    that keeps clear of the labels in ``avoid`` (by label_box: half-width and height of
+    a label as fractions of the flatmap's height); where no such point exists, the
+    deepest point.
     """
     import contourpy
     from scipy import ndimage
@@ -194,6 +197,10 @@ def outline_from_image(frac, extents, midline, min_pixels=4) -> dict:
     x, y = _pixel_centres(extents, z.shape)
     paths = [np.round(line, 3).tolist() for line in contourpy.contour_generator(x, y, z).lines(0.5) if len(line) > 1]
     inside = z >= 0.5
+    size = extents[3] - extents[2]
+    clear = np.ones(z.shape, dtype=bool)
+    for ax_, ay_ in avoid:
+        clear &= ~((np.abs(x - ax_)[None, :] < 2 * label_box[0] * size) & (np.abs(y - ay_)[:, None] < label_box[1] * size))
     labels = []
     for side in (x < midline, x >= midline):
         pieces, n = ndimage.label(inside & side[None, :])
@@ -204,7 +211,8 @@ def outline_from_image(frac, extents, midline, min_pixels=4) -> dict:
         if sizes[k - 1] < min_pixels:
             continue
         depth = ndimage.distance_transform_edt(pieces == k)
-        r, c = np.unravel_index(int(np.argmax(depth)), depth.shape)
+        best = np.where(clear, depth, 0)
+        r, c = np.unravel_index(int(np.argmax(best if best.max() > 0 else depth)), depth.shape)
         labels.append([round(float(x[c]), 3), round(float(y[r]), 3)])
     return {"paths": paths, "labels": labels}
 
@@ -221,12 +229,18 @@ def roi_outlines(cortex, roi_volumes, subject, xfm, height) -> dict:
     map job can reuse it (``save_roi_outlines`` / ``load_roi_outlines``).
     """
     geo = flat_geometry(cortex, subject, height)
-    rois = {}
+    images = {}
     for name, vol in roi_volumes.items():
         inside = np.nan_to_num(np.asarray(vol, dtype=float), nan=0.0)
-        img, extents = cortex.quickflat.utils.make_flatmap_image(cortex.Volume(inside, subject, xfm), height=height)
-        rois[name] = outline_from_image(img, [float(e) for e in extents], geo["midline"])
-    return {"subject": subject, "xfm": xfm, "height": int(height), **geo, "rois": rois}
+        images[name], extents = cortex.quickflat.utils.make_flatmap_image(cortex.Volume(inside, subject, xfm),
+                                                                         height=height)
+    # label the smallest ROIs first: they have the fewest places for a label
+    placed, rois = [], {}
+    for name in sorted(images, key=lambda n: float(np.nansum(images[n] >= 0.5))):
+        rois[name] = outline_from_image(images[name], [float(e) for e in extents], geo["midline"], avoid=placed)
+        placed += rois[name]["labels"]
+    return {"subject": subject, "xfm": xfm, "height": int(height), **geo,
+            "rois": {name: rois[name] for name in images}}
 
 
 def roi_volumes_from_info(rinfo, rois, merged=None) -> dict:
