@@ -276,7 +276,8 @@ def draw_roi_outlines(ax, outlines, *, color=OUTLINE_COLOUR, linewidth=1.0, font
     for name, roi in outlines["rois"].items():
         for path in roi["paths"]:
             p = np.asarray(path)
-            ax.plot(p[:, 0], p[:, 1], color=color, linewidth=linewidth, zorder=4, solid_joinstyle="round")
+            ax.plot(p[:, 0], p[:, 1], color=color, linewidth=linewidth, zorder=4, solid_joinstyle="round",
+                    path_effects=[pe.Stroke(linewidth=linewidth + 1.5, foreground="white", alpha=0.8), pe.Normal()])
         for x, y in roi["labels"]:
             ax.text(x, y, name, fontsize=fontsize, ha="center", va="center", color=color, zorder=5,
                     path_effects=halo, clip_on=True)

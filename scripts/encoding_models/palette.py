@@ -2,8 +2,8 @@
 
 A layer's colour is fixed by its position in the configured layer list: the first
 configured layer always gets LAYER_COLOURS[0], and so on, whatever figure draws it.
-Pure matplotlib-free code (colours are hex strings), so the rules, the report and the
-tests can all ask for the same colours without importing pycortex or torch.
+No pycortex or torch import (colours are hex strings; matplotlib only for the colormap),
+so the rules, the report and the tests can all ask for the same colours.
 """
 from __future__ import annotations
 
