@@ -338,7 +338,7 @@ def render_flatmap(cortex, volume, subject, xfm, *, cmap, vmin, vmax, title, out
     cm = value_cmap(cmap, vmin, under, over)
     vol = cortex.Volume(volume, subject, xfm)
     img, extents = cortex.quickflat.utils.make_flatmap_image(vol, height=height)
-    geo = roi_outlines if roi_outlines is not None else flat_geometry(cortex, subject, height)
+    geo = roi_outlines if roi_outlines and "midline" in roi_outlines else flat_geometry(cortex, subject, height)
     xmin, xmax, ymin, ymax = view = crop_box(img, extents, roi_outlines) if crop else [float(e) for e in extents]
 
     # layout in inches: title, hemisphere labels, flatmap, colourbar or legend below
@@ -356,7 +356,7 @@ def render_flatmap(cortex, volume, subject, xfm, *, cmap, vmin, vmax, title, out
     if overlay_rois:
         cortex.quickflat.composite.add_rois(ax, vol, extents=extents, height=height, with_labels=True,
                                             roi_list=list(overlay_roi_list) if overlay_roi_list else None)
-    if roi_outlines is not None:
+    if roi_outlines:
         drawn = draw_roi_outlines(ax, roi_outlines)
     ax.set_xlim(xmin, xmax)
     ax.set_ylim(ymin, ymax)
