@@ -158,7 +158,7 @@ def test_every_map_exists_and_is_not_blank(demo_run):
         assert arr.std() > 10, f"{path} looks blank"
     meta = Image.open(os.path.join(base, "best_layer.png")).text
     assert meta["Legend"] == ",".join(LAYERS)
-    assert "cmap=BPROG vmin=-0.5 vmax=4.5" in meta["Description"]
+    assert "cmap=best_layer vmin=-0.5 vmax=4.5" in meta["Description"]   # the palette's layer colours
     for fig in ("partition_by_roi.png", "best_layer_by_roi.png"):
         arr = np.asarray(Image.open(os.path.join(demo_run, "results", "demo", "figures", fig)).convert("RGB"), float)
         assert arr.std() > 10

@@ -1,4 +1,8 @@
-"""Flatmaps (pycortex) and per-ROI figures (matplotlib) of the results."""
+"""Flatmaps (pycortex image, drawn with matplotlib) and per-ROI figures of the results.
+
+Layer colours come from ``palette``; flatmap scales are honest: values outside
+[vmin, vmax] get their own colour and a colourbar arrow, NaN is blank (curvature shows).
+"""
 from __future__ import annotations
 
 import copy
@@ -8,6 +12,13 @@ import shutil
 import numpy as np
 
 log = logging.getLogger("encoding_models")
+
+# Colours that a value outside [vmin, vmax] gets when the colormap does not say otherwise:
+# below a vmin of 0 (negative R2, on a sequential map) a colour that no sequential map uses.
+BELOW_ZERO_COLOUR = "#ff33cc"
+OUTLINE_COLOUR = "black"
+FIG_WIDTH_IN = 10.0          # at dpi 100: a 1000-pixel-wide PNG, shown 1:1 at the report's width
+DPI = 100
 
 
 def get_full_volume(values, voxel_mask, shape):
@@ -40,77 +51,350 @@ def use_rois(setting: str) -> bool:
     return False
 
 
-def flatmap(cortex, volume, subject, xfm, *, cmap, vmin, vmax, title, out_png, with_rois,
-            height=1024, legend=None, roi_list=None):
-    """Render one flatmap with curvature shading (and ROI outlines: roi_list, or every
-    overlay ROI when None) to a PNG."""
-    import matplotlib.pyplot as plt
-    from matplotlib.patches import Patch
-    vol = cortex.Volume(volume, subject, xfm, cmap=cmap, vmin=vmin, vmax=vmax)
-    fig = cortex.quickflat.make_figure(vol, with_curvature=True, with_rois=with_rois,
-                                       with_labels=with_rois, with_colorbar=legend is None,
-                                       height=height, roi_list=list(roi_list) if roi_list else None)
-    ax = fig.axes[0]
-    ax.set_title(title, fontsize=14)
-    if legend is not None:
-        cm = plt.get_cmap(vol.cmap)
-        handles = [Patch(color=cm((i - vmin) / (vmax - vmin)), label=name) for i, name in enumerate(legend)]
-        ax.legend(handles=handles, loc="lower center", ncol=len(legend), fontsize=12,
-                  bbox_to_anchor=(0.5, -0.08), frameon=False, title="best layer")
-    meta = {"Title": title, "Description": f"cmap={vol.cmap} vmin={vmin} vmax={vmax} rois={with_rois}"}
-    if legend is not None:
-        meta["Legend"] = ",".join(legend)
-    fig.savefig(out_png, dpi=100, bbox_inches="tight", facecolor="white", metadata=meta)
-    plt.close(fig)
-
-
 def partition_bars(df, layers_order, out_png, title):
-    """Median unique A, shared and unique B per ROI for each pair, as stacked bars."""
+    """Median unique A, shared and unique B per ROI, one panel per pair, as grouped bars.
+
+    Colours from the palette: unique A in layer A's colour, unique B in layer B's,
+    shared in grey, the same in every panel and in the flatmaps' best-layer legend.
+    Negative medians are drawn as bars below the zero line (not clipped). Returns
+    {pair: {"unique_a": colour, "shared": colour, "unique_b": colour}}.
+    """
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
+    from . import palette
+    colours = palette.layer_colours(layers_order)
     pairs = list(dict.fromkeys(df["pair"]))
-    ncol = min(5, len(pairs))
+    ncol = min(2, len(pairs))
     nrow = int(np.ceil(len(pairs) / ncol))
-    fig, axes = plt.subplots(nrow, ncol, figsize=(4.2 * ncol, 3.6 * nrow), squeeze=False, sharey=True)
+    n_roi = df.groupby("pair")["roi"].count().max()
+    panel_w = (FIG_WIDTH_IN - 0.8) / ncol
+    fig, axes = plt.subplots(nrow, ncol, figsize=(FIG_WIDTH_IN, 1.2 + 3.6 * nrow), squeeze=False, sharey=True)
+    used = {}
+    width = 0.27
     for ax, pair in zip(axes.flat, pairs):
         d = df[df["pair"] == pair]
         x = np.arange(len(d))
-        ua, sh, ub = (np.clip(d[f"{k}_median"].to_numpy(), 0, None) for k in ("unique_a", "shared", "unique_b"))
         a, b = d["layer_a"].iloc[0], d["layer_b"].iloc[0]
-        ax.bar(x, ua, color="tab:blue", label=f"unique {a}")
-        ax.bar(x, sh, bottom=ua, color="tab:gray", label="shared")
-        ax.bar(x, ub, bottom=ua + sh, color="tab:orange", label=f"unique {b}")
-        ax.set_xticks(x, d["roi"], rotation=90, fontsize=8)
-        ax.set_title(pair, fontsize=10)
-        ax.legend(fontsize=7, loc="upper right")
+        used[pair] = {"unique_a": colours[a], "shared": palette.SHARED_COLOUR, "unique_b": colours[b]}
+        for k, (key, label) in enumerate((("unique_a", f"unique {a}"), ("shared", "shared"),
+                                          ("unique_b", f"unique {b}"))):
+            ax.bar(x + (k - 1) * width, d[f"{key}_median"].to_numpy(), width=width, color=used[pair][key],
+                   label=label, edgecolor="0.2", linewidth=0.4)
+        ax.axhline(0, color="black", linewidth=0.8)
+        ax.set_xticks(x, d["roi"], rotation=90, fontsize=11 if panel_w / max(n_roi, 1) > 0.25 else 9)
+        ax.tick_params(axis="y", labelsize=11)
+        ax.set_title(f"{a} + {b}", fontsize=12)
+        ax.grid(axis="y", color="0.85", linewidth=0.6)
+        ax.set_axisbelow(True)
     for ax in axes.flat[len(pairs):]:
         ax.axis("off")
-    axes[0, 0].set_ylabel("median variance explained (R2)")
-    fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(out_png, dpi=100)
+    for row in axes:
+        row[0].set_ylabel("median over voxels (R2)", fontsize=11)
+    handles = [Patch(facecolor=c, edgecolor="0.2", label=l) for l, c in colours.items()]
+    handles.append(Patch(facecolor=palette.SHARED_COLOUR, edgecolor="0.2", label="shared"))
+    ncol_leg = min(len(handles), 8)
+    fig_h = fig.get_figheight()
+    fig.suptitle(title, fontsize=15, y=1 - 0.1 / fig_h, va="top")
+    fig.legend(handles=handles, loc="upper center", ncol=ncol_leg, fontsize=11, frameon=False,
+               title="per ROI, left to right: unique variance of the first layer | shared | unique of the second",
+               title_fontsize=11, bbox_to_anchor=(0.5, 1 - 0.5 / fig_h), handlelength=1.4, columnspacing=1.2)
+    head = 0.85 + 0.3 * np.ceil(len(handles) / ncol_leg)
+    fig.tight_layout(rect=(0, 0, 1, 1 - head / fig_h))
+    fig.savefig(out_png, dpi=DPI)
     plt.close(fig)
+    return used
 
 
 def best_layer_bars(df, layers, out_png, title):
-    """Fraction of each ROI's voxels whose best layer is each layer, as stacked bars."""
+    """Fraction of each ROI's voxels whose best layer is each layer, as stacked bars in
+    the palette's layer colours. Returns {layer: colour}."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from . import palette
+    colours = palette.layer_colours(layers)
     rois = list(dict.fromkeys(df["roi"]))
     counts = np.array([[df[(df["roi"] == r) & (df["layer"] == l)]["count"].sum() for l in layers] for r in rois], float)
     frac = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
-    cmap = plt.get_cmap("viridis", len(layers))
-    fig, ax = plt.subplots(figsize=(max(6, 0.5 * len(rois) + 2), 4))
+    fig, ax = plt.subplots(figsize=(FIG_WIDTH_IN, 5))
     bottom = np.zeros(len(rois))
     for li, layer in enumerate(layers):
-        ax.bar(rois, frac[:, li], bottom=bottom, color=cmap(li), label=layer)
+        ax.bar(rois, frac[:, li], bottom=bottom, color=colours[layer], label=layer, edgecolor="0.2", linewidth=0.4)
         bottom += frac[:, li]
-    ax.set_ylabel("fraction of voxels")
-    ax.set_title(title)
-    ax.tick_params(axis="x", rotation=90)
-    ax.legend(title="best layer", bbox_to_anchor=(1.01, 1), loc="upper left")
+    ax.set_ylabel("fraction of the ROI's voxels", fontsize=12)
+    ax.set_title(title, fontsize=15)
+    ax.tick_params(axis="x", rotation=90, labelsize=12)
+    ax.tick_params(axis="y", labelsize=11)
+    ax.set_ylim(0, 1)
+    ax.legend(title="best layer", bbox_to_anchor=(1.01, 1), loc="upper left", fontsize=12, title_fontsize=12)
     fig.tight_layout()
-    fig.savefig(out_png, dpi=100)
+    fig.savefig(out_png, dpi=DPI)
     plt.close(fig)
+    return colours
+
+
+# --------------------------------------------------------------------------- honest flatmaps
+
+
+def value_extend(values, vmin, vmax) -> str:
+    """matplotlib's colourbar ``extend`` for finite values outside [vmin, vmax]:
+    'neither', 'min', 'max' or 'both'."""
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    below, above = bool((v < vmin).any()), bool((v > vmax).any())
+    return {(False, False): "neither", (True, False): "min", (False, True): "max", (True, True): "both"}[(below, above)]
+
+
+def value_cmap(cmap, vmin, under=None, over=None):
+    """A copy of ``cmap`` (name or Colormap) whose NaN is transparent (curvature shows)
+    and whose out-of-range colours are explicit: ``over`` defaults to the top colour;
+    ``under`` to the bottom colour on a map that reaches below 0 (diverging, vmin < 0)
+    and to BELOW_ZERO_COLOUR when vmin >= 0, so negative values never look like 0."""
+    import matplotlib
+    cm = matplotlib.colormaps[cmap] if isinstance(cmap, str) else cmap
+    if under is None:
+        under = cm(0.0) if vmin < 0 else BELOW_ZERO_COLOUR
+    return cm.with_extremes(bad=(0, 0, 0, 0), under=under, over=over if over is not None else cm(1.0))
+
+
+def flat_geometry(cortex, subject, height) -> dict:
+    """Extents of the subject's flatmap image ([xmin, xmax, ymin, ymax], flat units)
+    and the x of the gap between the hemispheres (left hemisphere left of it)."""
+    mask, extents = cortex.quickflat.utils.get_flatmask(subject, height=height)
+    (lpts, lpolys), (rpts, rpolys) = cortex.db.get_surf(subject, "flat", merge=False, nudge=True)
+    lx = lpts[np.unique(lpolys), 0]
+    rx = rpts[np.unique(rpolys), 0]
+    return {"extents": [float(e) for e in extents], "midline": float((lx.max() + rx.min()) / 2),
+            "left": [float(lx.min()), float(lx.max())], "right": [float(rx.min()), float(rx.max())],
+            "shape": [int(height), int(mask.shape[0])]}
+
+
+def _pixel_centres(extents, shape):
+    """x (columns) and y (rows, top row first) of the pixel centres of a flat image."""
+    xmin, xmax, ymin, ymax = extents
+    h, w = shape
+    x = xmin + (np.arange(w) + 0.5) * (xmax - xmin) / w
+    y = ymax - (np.arange(h) + 0.5) * (ymax - ymin) / h
+    return x, y
+
+
+def outline_from_image(frac, extents, midline, min_pixels=4, avoid=(), label_box=(0.05, 0.02)) -> dict:
+    """Outline of one ROI from its flat image (pure; no pycortex).
+
+    frac: the ROI's share of each pixel's samples through cortical depth (NaN off the
+    cortex). Returns {"paths": [[[x, y], ...], ...], "labels": [[x, y], ...]} in flat
+    units: the contour at 0.5, and one label position per hemisphere, at the point
+    deepest inside the ROI's largest piece there (a piece under min_pixels is ignored)
+    that keeps clear of the labels in ``avoid`` (by label_box: half-width and height of
+    a label as fractions of the flatmap's height); where no such point exists, the
+    deepest point.
+    """
+    import contourpy
+    from scipy import ndimage
+    z = np.nan_to_num(np.asarray(frac, dtype=float), nan=0.0)
+    x, y = _pixel_centres(extents, z.shape)
+    paths = [np.round(line, 3).tolist() for line in contourpy.contour_generator(x, y, z).lines(0.5) if len(line) > 1]
+    inside = z >= 0.5
+    size = extents[3] - extents[2]
+    clear = np.ones(z.shape, dtype=bool)
+    for ax_, ay_ in avoid:
+        clear &= ~((np.abs(x - ax_)[None, :] < 2 * label_box[0] * size) & (np.abs(y - ay_)[:, None] < label_box[1] * size))
+    labels = []
+    for side in (x < midline, x >= midline):
+        pieces, n = ndimage.label(inside & side[None, :])
+        if n == 0:
+            continue
+        sizes = ndimage.sum(inside, pieces, index=np.arange(1, n + 1))
+        k = int(np.argmax(sizes)) + 1
+        if sizes[k - 1] < min_pixels:
+            continue
+        depth = ndimage.distance_transform_edt(pieces == k)
+        best = np.where(clear, depth, 0)
+        r, c = np.unravel_index(int(np.argmax(best if best.max() > 0 else depth)), depth.shape)
+        labels.append([round(float(x[c]), 3), round(float(y[r]), 3)])
+    return {"paths": paths, "labels": labels}
+
+
+def roi_outlines(cortex, roi_volumes, subject, xfm, height) -> dict:
+    """ROI outlines on the flatmap, from the subject's own ROI masks (no inkscape).
+
+    roi_volumes: {name: volume} in pycortex's (z, y, x) order, 1 inside the ROI and
+    0 or NaN elsewhere, e.g. ``result_volume(contract.roi_voxels(rinfo, name, merged),
+    ...)`` over all bigmask voxels. Each is projected with pycortex's own pixel map
+    (the one the data images use: nearest sampling through cortical depth), then
+    outlined by ``outline_from_image``. JSON-serialisable, so one job can compute it
+    per subject (under the store lock: pycortex may write its flat caches) and every
+    map job can reuse it (``save_roi_outlines`` / ``load_roi_outlines``).
+    """
+    geo = flat_geometry(cortex, subject, height)
+    images = {}
+    for name, vol in roi_volumes.items():
+        inside = np.nan_to_num(np.asarray(vol, dtype=float), nan=0.0)
+        images[name], extents = cortex.quickflat.utils.make_flatmap_image(cortex.Volume(inside, subject, xfm),
+                                                                         height=height)
+    # label the smallest ROIs first: they have the fewest places for a label
+    placed, rois = [], {}
+    for name in sorted(images, key=lambda n: float(np.nansum(images[n] >= 0.5))):
+        rois[name] = outline_from_image(images[name], [float(e) for e in extents], geo["midline"], avoid=placed)
+        placed += rois[name]["labels"]
+    return {"subject": subject, "xfm": xfm, "height": int(height), **geo,
+            "rois": {name: rois[name] for name in images}}
+
+
+def roi_volumes_from_info(rinfo, rois, merged=None) -> dict:
+    """{name: volume} of each configured ROI (1 inside, 0 elsewhere in the bigmask), as
+    ``roi_outlines`` takes them; merged ROIs (e.g. V1 = V1v + V1d) are one outline of
+    their union. 'all' (every bigmask voxel) is not an ROI and gets no outline."""
+    from . import contract
+    n = int(np.asarray(rinfo["voxel_mask"]).sum())
+    return {name: result_volume(contract.roi_voxels(rinfo, name, merged).astype(float), np.arange(n), rinfo)
+            for name in rois if name != "all"}
+
+
+def save_roi_outlines(outlines, path):
+    """Write ``roi_outlines``' result as JSON (atomically)."""
+    import json
+    from .io import atomic_path
+    with atomic_path(path) as tmp, open(tmp, "w") as fh:
+        json.dump(outlines, fh)
+
+
+def load_roi_outlines(path) -> dict:
+    import json
+    with open(path) as fh:
+        return json.load(fh)
+
+
+def draw_roi_outlines(ax, outlines, *, color=OUTLINE_COLOUR, linewidth=1.0, fontsize=12) -> list:
+    """Draw each ROI's contour and name on a flatmap axes (flat units). Returns the names
+    of the ROIs drawn (those with at least one contour), in the outlines' order."""
+    import matplotlib.patheffects as pe
+    drawn = []
+    halo = [pe.withStroke(linewidth=3, foreground="white")]
+    for name, roi in outlines["rois"].items():
+        for path in roi["paths"]:
+            p = np.asarray(path)
+            ax.plot(p[:, 0], p[:, 1], color=color, linewidth=linewidth, zorder=4, solid_joinstyle="round",
+                    path_effects=[pe.Stroke(linewidth=linewidth + 1.5, foreground="white", alpha=0.8), pe.Normal()])
+        for x, y in roi["labels"]:
+            ax.text(x, y, name, fontsize=fontsize, ha="center", va="center", color=color, zorder=5,
+                    path_effects=halo, clip_on=True)
+        if roi["paths"]:
+            drawn.append(name)
+    return drawn
+
+
+def crop_box(img, extents, outlines=None, margin=0.06) -> list:
+    """[xmin, xmax, ymin, ymax] around the image's finite pixels and the ROI labels,
+    widened by ``margin`` of the flatmap's width on each side, within the extents."""
+    x, y = _pixel_centres(extents, np.shape(img)[:2])
+    finite = np.isfinite(img) if np.ndim(img) == 2 else np.asarray(img)[..., 3] > 0
+    rows, cols = np.nonzero(finite)
+    xs, ys = list(x[cols]), list(y[rows])
+    for roi in (outlines or {}).get("rois", {}).values():
+        xs += [p[0] for p in roi["labels"]]
+        ys += [p[1] for p in roi["labels"]]
+    if not xs:
+        return [float(e) for e in extents]
+    pad = margin * (extents[1] - extents[0])
+    return [max(extents[0], min(xs) - pad), min(extents[1], max(xs) + pad),
+            max(extents[2], min(ys) - pad), min(extents[3], max(ys) + pad)]
+
+
+def render_flatmap(cortex, volume, subject, xfm, *, cmap, vmin, vmax, title, out_png, colorbar_label=None,
+                   categories=None, roi_outlines=None, overlay_rois=False, overlay_roi_list=None,
+                   height=800, under=None, over=None, crop=True, metadata=None) -> dict:
+    """One flatmap with curvature shading, drawn with matplotlib so that its scale is honest.
+
+    volume: pycortex-ordered values; NaN voxels are blank (curvature shows): put NaN for
+      voxels outside the analysis or masked as not significant.
+    cmap, vmin, vmax: a diverging map should get vmin = -vmax (e.g. RdBu_r) so 0 is its
+      centre colour; values beyond the range get the ``value_cmap`` under/over colours
+      and the colourbar gets arrows (extend) on that side.
+    colorbar_label: what the colour means and its unit, drawn under the colourbar, which
+      sits below the flatmap (never over cortex).
+    categories: [(name, colour), ...] draws a legend instead of a colourbar (best layer:
+      ``cmap`` a ListedColormap of those colours, vmin=-0.5, vmax=n-0.5).
+    roi_outlines: ``roi_outlines``' result (outlines and labels of the configured ROIs);
+      overlay_rois: also pycortex's overlay.svg outlines (needs inkscape), overlay_roi_list.
+    crop: show only the part of the flatmap that holds data or ROI labels (with a margin),
+      so that ROI names stay readable; False shows both whole hemispheres.
+    Returns {"rois": names outlined, "extend": ..., "n_below"/"n_above": voxels beyond the
+    range, "map_px": [left, top, right, bottom] of the flatmap in the PNG's pixels,
+    "extents": the whole flatmap's, "view": [xmin, xmax, ymin, ymax] shown, "midline": ...}.
+    """
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import Normalize
+    from matplotlib.patches import Patch
+    from matplotlib.transforms import blended_transform_factory
+
+    volume = np.asarray(volume, dtype=float)
+    finite = volume[np.isfinite(volume)]
+    extend = "neither" if categories is not None else value_extend(finite, vmin, vmax)
+    cm = value_cmap(cmap, vmin, under, over)
+    vol = cortex.Volume(volume, subject, xfm)
+    img, extents = cortex.quickflat.utils.make_flatmap_image(vol, height=height)
+    geo = roi_outlines if roi_outlines and "midline" in roi_outlines else flat_geometry(cortex, subject, height)
+    xmin, xmax, ymin, ymax = view = crop_box(img, extents, roi_outlines) if crop else [float(e) for e in extents]
+
+    # layout in inches: title, hemisphere labels, flatmap, colourbar or legend below
+    map_w = min(FIG_WIDTH_IN - 0.3, 7.0 * (xmax - xmin) / (ymax - ymin))
+    map_h = map_w * (ymax - ymin) / (xmax - xmin)
+    top, hemi, below = 0.55, 0.35, (1.3 if categories is None else 0.9)
+    fig_h = top + hemi + map_h + below
+    fig = plt.figure(figsize=(FIG_WIDTH_IN, fig_h), dpi=DPI)
+    ax = fig.add_axes(((FIG_WIDTH_IN - map_w) / 2 / FIG_WIDTH_IN, below / fig_h, map_w / FIG_WIDTH_IN, map_h / fig_h))
+    cortex.quickflat.composite.add_curvature(ax, vol, extents, height=height, threshold=None,
+                                             curvature_lims=0.5, legacy_mode=False)
+    data_im = ax.imshow(img, aspect="equal", extent=extents, zorder=1, interpolation="nearest",
+                        cmap=cm, norm=Normalize(vmin=vmin, vmax=vmax))
+    drawn = []
+    if overlay_rois:
+        cortex.quickflat.composite.add_rois(ax, vol, extents=extents, height=height, with_labels=True,
+                                            roi_list=list(overlay_roi_list) if overlay_roi_list else None)
+    if roi_outlines:
+        drawn = draw_roi_outlines(ax, roi_outlines)
+    ax.set_xlim(xmin, xmax)
+    ax.set_ylim(ymin, ymax)
+    ax.axis("off")
+
+    # hemisphere labels: pycortex flatmaps put the left hemisphere on the left
+    tr = blended_transform_factory(ax.transData, ax.transAxes)
+    for name, (lo, hi) in (("left hemisphere", geo["left"]), ("right hemisphere", geo["right"])):
+        lo, hi = max(lo, xmin), min(hi, xmax)
+        if hi <= lo:
+            continue
+        ax.text((lo + hi) / 2, 1.0 + 0.05 / map_h, name, transform=tr, ha="center", va="bottom", fontsize=13)
+    fig.text(0.5, 1 - 0.1 / fig_h, title, ha="center", va="top", fontsize=16)
+
+    if categories is None:
+        cax = fig.add_axes((0.3, 0.8 / fig_h, 0.4, 0.2 / fig_h))
+        cb = fig.colorbar(data_im, cax=cax, orientation="horizontal", extend=extend, extendfrac=0.06)
+        cb.set_label(colorbar_label or "", fontsize=12)
+        cb.ax.tick_params(labelsize=11)
+        if extend != "neither":
+            beyond = {"min": f"below {vmin:g}", "max": f"above {vmax:g}",
+                      "both": f"below {vmin:g} / above {vmax:g}"}[extend]
+            cax.text(1.0, -2.6, f"arrow colours: values {beyond}",
+                     transform=cax.transAxes, ha="right", va="top", fontsize=10, color="0.3")
+    else:
+        handles = [Patch(facecolor=c, edgecolor="0.3", label=n) for n, c in categories]
+        fig.legend(handles=handles, loc="lower center", ncol=min(len(handles), 7), fontsize=12,
+                   bbox_to_anchor=(0.5, 0.05 / fig_h), frameon=False, title=colorbar_label,
+                   title_fontsize=12, handlelength=1.5)
+    meta = {"Title": title, "Description": f"cmap={cm.name} vmin={vmin} vmax={vmax} extend={extend} "
+                                           f"rois={','.join(drawn)} overlay_rois={bool(overlay_rois)}"}
+    meta.update(metadata or {})
+    fig.savefig(out_png, dpi=DPI, facecolor="white", metadata=meta)
+    bb = ax.get_window_extent()
+    height_px = fig.get_figheight() * DPI
+    map_px = [int(np.ceil(bb.x0)), int(np.ceil(height_px - bb.y1)), int(bb.x1), int(height_px - bb.y0)]
+    plt.close(fig)
+    return {"rois": drawn, "extend": extend, "n_below": int((finite < vmin).sum()),
+            "map_px": map_px,
+            "n_above": int((finite > vmax).sum()), "extents": [float(e) for e in extents], "view": [float(v) for v in view],
+            "midline": geo["midline"]}

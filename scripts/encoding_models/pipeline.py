@@ -172,35 +172,70 @@ def _write_tsv(df, path):
 
 
 # --------------------------------------------------------------------------- maps
-def warm_pycortex_cache(store, pycortex_subject, xfm, roi_info_path, height, with_rois, out_path, roi_list=None):
+def warm_pycortex_cache(store, pycortex_subject, xfm, roi_info_path, height, with_rois, out_path, roi_list=None,
+                        rois=None, merged_rois=None, outlines_path=None):
     """Render one throw-away flatmap under the store's exclusive lock, so that every
     cache the map jobs read (flat pixel maps, curvature, ROI overlays) exists before
-    they run in parallel."""
+    they run in parallel.
+
+    rois, merged_rois, outlines_path: also compute the outlines of the configured ROIs
+    from the subject's ROI labels (``maps.roi_outlines``) once, under the same lock,
+    and write them to outlines_path (JSON) for ``result_flatmap(roi_outlines_path=...)``.
+    """
     import tempfile
     from . import cortex_store, maps
     cortex = cortex_store.import_cortex(store)
     rinfo = contract.load_roi_info(roi_info_path)
-    vol = maps.result_volume(np.zeros(int(rinfo["voxel_mask"].sum())), np.arange(int(rinfo["voxel_mask"].sum())), rinfo)
+    n = int(rinfo["voxel_mask"].sum())
+    vol = maps.result_volume(np.zeros(n), np.arange(n), rinfo)
     with cortex_store.store_lock(store), tempfile.TemporaryDirectory() as tmp:
-        maps.flatmap(cortex, vol, pycortex_subject, xfm, cmap="Blues", vmin=0, vmax=1, title="cache",
-                     out_png=f"{tmp}/cache.png", with_rois=maps.use_rois(with_rois), height=height,
-                     roi_list=roi_list)
+        outlines = None
+        if rois:
+            outlines = maps.roi_outlines(cortex, maps.roi_volumes_from_info(rinfo, rois, merged_rois),
+                                         pycortex_subject, xfm, height)
+        maps.render_flatmap(cortex, vol, pycortex_subject, xfm, cmap="RdBu_r", vmin=-1, vmax=1, title="cache",
+                            out_png=f"{tmp}/cache.png", roi_outlines=outlines,
+                            overlay_rois=maps.use_rois(with_rois), overlay_roi_list=roi_list, height=height)
+    if outlines_path is not None:
+        maps.save_roi_outlines(outlines or {"rois": {}}, outlines_path)
     with atomic_path(out_path) as tmp, open(tmp, "w") as fh:
         fh.write(f"{pycortex_subject} {xfm} height={height}\n")
 
 
 def result_flatmap(store, pycortex_subject, xfm, roi_info_path, result_path, dataset, *, cmap, vmin, vmax,
-                   title, out_png, with_rois, height, legend=None, roi_list=None):
-    """One flatmap of one dataset of a result file."""
-    from . import cortex_store, maps
+                   title, out_png, with_rois, height, legend=None, roi_list=None, colorbar_label=None,
+                   roi_outlines_path=None, blank=None):
+    """One flatmap of one dataset of a result file (``maps.render_flatmap``).
+
+    legend: the configured layer list when the dataset holds layer indices (best layer):
+      drawn in the palette's layer colours (cmap, vmin, vmax are then ignored), -1 blank.
+    colorbar_label: what the colour shows and its unit (e.g. 'R2 of Conv1 (fraction of
+      variance)'); drawn under the colourbar, or as the legend's title.
+    roi_outlines_path: the outlines JSON that ``warm_pycortex_cache`` wrote (ROIs of the
+      tables, labelled); with_rois/roi_list: pycortex's inkscape overlay outlines too.
+    blank: optional bool over the result's voxels (e.g. not significant): drawn blank.
+    """
+    from . import cortex_store, maps, palette
     cortex = cortex_store.import_cortex(store)
     rinfo = contract.load_roi_info(roi_info_path)
     res = read_h5(result_path, [dataset, "voxel_index"])
-    vol = maps.result_volume(res[dataset], res["voxel_index"], rinfo)
+    values = np.asarray(res[dataset], dtype=float)
+    if blank is not None:
+        values = np.where(np.asarray(blank, dtype=bool), np.nan, values)
+    categories = None
+    if legend is not None:
+        values = np.where(values < 0, np.nan, values)       # best layer -1: undefined
+        cmap, vmin, vmax = palette.best_layer_cmap(legend)
+        categories = list(palette.layer_colours(legend).items()) + [("undefined (not coloured)", palette.UNDEFINED_COLOUR)]
+        colorbar_label = colorbar_label or "best layer (highest validation R2)"
+    vol = maps.result_volume(values, res["voxel_index"], rinfo)
+    outlines = maps.load_roi_outlines(roi_outlines_path) if roi_outlines_path else None
     with atomic_path(out_png) as tmp:
-        maps.flatmap(cortex, vol, pycortex_subject, xfm, cmap=cmap, vmin=vmin, vmax=vmax, title=title,
-                     out_png=tmp, with_rois=maps.use_rois(with_rois), height=height, legend=legend,
-                     roi_list=roi_list)
+        maps.render_flatmap(cortex, vol, pycortex_subject, xfm, cmap=cmap, vmin=vmin, vmax=vmax, title=title,
+                            out_png=tmp, colorbar_label=colorbar_label, categories=categories,
+                            roi_outlines=outlines, overlay_rois=maps.use_rois(with_rois),
+                            overlay_roi_list=roi_list, height=height,
+                            metadata={"Legend": ",".join(legend)} if legend is not None else None)
 
 
 def roi_figures(partition_tsv, counts_tsv, layers, subject, out_partition, out_best):
