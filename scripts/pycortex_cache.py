@@ -1,8 +1,9 @@
-"""Rule pycortex_cache: build pycortex's caches once, under the store's lock."""
+"""Rule pycortex_cache: build pycortex's caches and the ROI outlines once, under the store's lock."""
 from encoding_models import pipeline
 from encoding_models.logs import rule_log
 
 with rule_log(snakemake.log[0]):
-    m = snakemake.params.m
+    m, p, o = snakemake.params.m, snakemake.params, snakemake.output
     pipeline.warm_pycortex_cache(m["store"], m["pycortex_subject"], m["xfm"], snakemake.input.roi_info,
-                                 m["height"], m["with_rois"], snakemake.output[0], roi_list=m["roi_list"])
+                                 m["height"], m["with_rois"], o.ok, roi_list=m["roi_list"], rois=p.rois,
+                                 merged_rois=p.merged_rois, outlines_path=o.outlines)

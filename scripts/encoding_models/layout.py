@@ -39,6 +39,7 @@ SUMMARY = f"{RESULTS}/summary/{{table}}.tsv"
 ROI_SUMMARY = f"{RESULTS}/rois/{{roi}}/summary.tsv"
 ROI_OVERVIEW = f"{RESULTS}/rois/{{roi}}/overview.png"
 MAP_CACHE_OK = f"{RESULTS}/maps/.pycortex_cache.ok"
+ROI_OUTLINES = f"{RESULTS}/maps/roi_outlines.json"
 MAP_BEST_LAYER = f"{RESULTS}/maps/best_layer.png"
 MAP_R2 = f"{RESULTS}/maps/r2/{{layer}}.png"
 MAP_PARTITION = f"{RESULTS}/maps/partition/{{a}}+{{b}}/{{kind}}.png"
@@ -113,6 +114,21 @@ MAP_TITLES = {
     "unique_b": "{subject}: unique variance {b} (vs {a})",
     "shared": "{subject}: shared variance {a} & {b}",
 }
+
+
+MAP_COLORBAR_LABELS = {
+    "best_layer": "best layer (highest validation R2)",
+    "r2": "validation R2 of {layer} (fraction of variance; magenta: below 0)",
+    "r2_joint": "validation R2 of {a}+{b} (fraction of variance; magenta: below 0)",
+    "unique_a": "unique variance of {a} over {b}: R2({a}+{b}) - R2({b}) (fraction of variance)",
+    "unique_b": "unique variance of {b} over {a}: R2({a}+{b}) - R2({a}) (fraction of variance)",
+    "shared": "variance shared by {a} and {b}: R2({a}) + R2({b}) - R2({a}+{b}) (fraction of variance)",
+}
+
+
+def map_colorbar_label(map_kind: str, **names) -> str:
+    """What a map's colour shows, and in which unit."""
+    return MAP_COLORBAR_LABELS[map_kind].format(**names)
 
 
 def map_title(map_kind: str, **names) -> str:

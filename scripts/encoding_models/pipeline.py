@@ -250,17 +250,11 @@ def roi_figures(partition_tsv, counts_tsv, layers, subject, out_partition, out_b
 
 
 # --------------------------------------------------------------------------- per ROI
-def _layer_colors(layers):
-    import matplotlib.pyplot as plt
-    cmap = plt.get_cmap("tab10" if len(layers) <= 10 else "tab20")
-    return {layer: cmap(i % cmap.N) for i, layer in enumerate(layers)}
-
-
 def roi_outputs(roi, subject, prepared_path, layers, fit_paths, layer_r2_tsv, counts_tsv, partition_tsv,
                 out_summary, out_png):
     """One ROI's rows of every summary (long format) and its overview figure."""
     import pandas as pd
-    from . import overview
+    from . import overview, palette
     prep = read_h5(prepared_path, ["roi_names", "roi_members"])
     member = prep["roi_members"][list(prep["roi_names"]).index(roi)]
     tables = {"layer_r2": pd.read_csv(layer_r2_tsv, sep="\t"), "best_layer_counts": pd.read_csv(counts_tsv, sep="\t"),
@@ -284,5 +278,5 @@ def roi_outputs(roi, subject, prepared_path, layers, fit_paths, layer_r2_tsv, co
     partitions = [(r.pair, r.layer_a, r.layer_b, r.unique_a_median, r.shared_median, r.unique_b_median)
                   for r in part.itertuples()]
     with atomic_path(out_png) as tmp:
-        overview.roi_overview(roi, int(member.sum()), r2, counts, partitions, _layer_colors(layers), "0.55",
-                              tmp, f"{subject}, ROI {roi}")
+        overview.roi_overview(roi, int(member.sum()), r2, counts, partitions, palette.layer_colours(layers),
+                              palette.SHARED_COLOUR, tmp, f"{subject}, ROI {roi}")

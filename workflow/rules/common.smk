@@ -133,3 +133,10 @@ def map_title(kind=None):
     return lambda wildcards: layout.map_title(
         kind or wildcards.kind, **dict(wildcards.items())
     )
+
+
+def map_label(kind=None):
+    """What a map's colour shows and its unit: of the given kind, or of the {kind} wildcard."""
+    return lambda wildcards: layout.map_colorbar_label(
+        kind or wildcards.kind, **dict(wildcards.items())
+    )

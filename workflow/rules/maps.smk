@@ -7,7 +7,8 @@ rule pycortex_cache:
         ready=layout.path(layout.STORE_READY, store=PYCORTEX_STORE, subject="{subject}"),
         roi_info=layout.INPUTS["roi_info"],
     output:
-        layout.MAP_CACHE_OK,
+        ok=layout.MAP_CACHE_OK,
+        outlines=layout.ROI_OUTLINES,
     log:
         layout.LOG["pycortex_cache"],
     conda:
@@ -18,6 +19,8 @@ rule pycortex_cache:
         runtime=20,
     params:
         m=map_params,
+        rois=ROIS,
+        merged_rois=MERGED,
     script:
         "../../scripts/pycortex_cache.py"
 
@@ -26,6 +29,7 @@ rule pycortex_cache:
 rule map_layer_r2:
     input:
         cache=layout.MAP_CACHE_OK,
+        outlines=layout.ROI_OUTLINES,
         roi_info=layout.INPUTS["roi_info"],
         result=layout.path(layout.FIT, subject="{subject}", model="{layer}"),
     output:
@@ -49,6 +53,7 @@ rule map_layer_r2:
         dataset="r2",
         colors=config["maps"]["r2"],
         title=map_title("r2"),
+        label=map_label("r2"),
         legend=None,
     script:
         "../../scripts/flatmap.py"
@@ -57,6 +62,7 @@ rule map_layer_r2:
 use rule map_layer_r2 as map_best_layer with:
     input:
         cache=layout.MAP_CACHE_OK,
+        outlines=layout.ROI_OUTLINES,
         roi_info=layout.INPUTS["roi_info"],
         result=layout.BEST_LAYER,
     output:
@@ -72,14 +78,16 @@ use rule map_layer_r2 as map_best_layer with:
     params:
         m=map_params,
         dataset="best_layer",
-        colors=config["maps"]["best_layer"],
+        colors=None,
         title=map_title("best_layer"),
+        label=map_label("best_layer"),
         legend=LAYERS,
 
 
 use rule map_layer_r2 as map_partition with:
     input:
         cache=layout.MAP_CACHE_OK,
+        outlines=layout.ROI_OUTLINES,
         roi_info=layout.INPUTS["roi_info"],
         result=layout.PARTITION,
     output:
@@ -97,6 +105,7 @@ use rule map_layer_r2 as map_partition with:
         dataset=lambda wc: wc.kind,
         colors=config["maps"]["partition"],
         title=map_title(),
+        label=map_label(),
         legend=None,
 
 
