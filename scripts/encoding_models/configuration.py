@@ -6,7 +6,7 @@ pycortex. Every problem raises one ConfigError naming the config key.
 from __future__ import annotations
 
 from . import layout
-from .penalty import check_lambdas, reference_lambdas
+from .penalty import check_lambdas, parse_lambdas, reference_lambdas
 
 
 class ConfigError(ValueError):
@@ -52,17 +52,51 @@ def check(config):
     demo_layer_sets = {tuple(s["demo"]["layers"]) for s in config["subjects"].values() if s["source"] == "demo"}
     if len(demo_layer_sets) > 1:
         raise ConfigError("subjects.*.demo.layers", "every demo subject must generate the same layers")
+    for name in merged:
+        if name == layout.ALL_VOXELS or any(name in defined_rois(s) for s in config["subjects"].values()):
+            raise ConfigError(f"merged_rois.{name}", f"'{name}' is already an ROI name; a merged ROI needs a new name "
+                                                     "(otherwise the original ROI would be used under it)")
     if config["ridge"]["lambdas"] != "reference":
         try:
-            check_lambdas(config["ridge"]["lambdas"])
+            check_lambdas(parse_lambdas(config["ridge"]["lambdas"]))
         except ValueError as e:
             raise ConfigError("ridge.lambdas", str(e)) from None
+    batch = config["ridge"]["batch_size"]
+    if not isinstance(batch, int) or isinstance(batch, bool):
+        raise ConfigError("ridge.batch_size", f"must be a whole number of voxels, got {batch!r}")
+    _check_maps(config.get("maps", {}))
+
+
+def _known_colormaps():
+    """matplotlib's colormaps and pycortex's (its colormaps/*.png), without importing pycortex."""
+    import importlib.util
+    import os
+    import matplotlib
+    names = set(matplotlib.colormaps)
+    spec = importlib.util.find_spec("cortex")
+    if spec is not None and spec.submodule_search_locations:
+        folder = os.path.join(spec.submodule_search_locations[0], "colormaps")
+        if os.path.isdir(folder):
+            names |= {os.path.splitext(f)[0] for f in os.listdir(folder) if f.endswith(".png")}
+    return names
+
+
+def _check_maps(maps):
+    scales = {k: v for k, v in maps.items() if isinstance(v, dict) and "cmap" in v}
+    if not scales:
+        return
+    known = _known_colormaps()
+    for key, scale in scales.items():
+        if scale["cmap"] not in known:
+            raise ConfigError(f"maps.{key}.cmap", f"unknown colormap {scale['cmap']!r} (matplotlib's or pycortex's names)")
+        if not scale["vmin"] < scale["vmax"]:
+            raise ConfigError(f"maps.{key}", f"vmin ({scale['vmin']}) must be below vmax ({scale['vmax']})")
 
 
 def lambda_grid(config) -> list:
     if config["ridge"]["lambdas"] == "reference":
         return [float(x) for x in reference_lambdas()]
-    return [float(x) for x in config["ridge"]["lambdas"]]
+    return parse_lambdas(config["ridge"]["lambdas"])
 
 
 def ridge_params(config) -> dict:

@@ -60,6 +60,19 @@ def _read(path, ds, rows, cols):
         raise DataContractError(path, f"data cannot be read, file truncated or corrupt ({e})") from None
 
 
+def check_design(path, layer, x_fit, n_trn):
+    """A layer's features on the images the fit uses (train+holdout, after rounding) must
+    carry information, and the train split must have at least as many images as the
+    design has columns (features + intercept)."""
+    if np.all(np.ptp(x_fit, axis=0) == 0):
+        raise DataContractError(path, f"features of layer {layer} are identical on every train/holdout image: "
+                                      "the model would be intercept-only")
+    if n_trn < x_fit.shape[1] + 1:
+        raise DataContractError(path, f"layer {layer} has {x_fit.shape[1]} features but the train split only "
+                                      f"{n_trn} images (need at least features + 1; lower split.pct_holdout "
+                                      "or use more images)")
+
+
 def load_betas(path, rows=None, cols=None, dtype=None) -> np.ndarray:
     """Betas [images x voxels]; optionally only the given (sorted) rows and columns."""
     f, ds = _h5_dataset(path, BETAS_DATASET)
@@ -69,12 +82,22 @@ def load_betas(path, rows=None, cols=None, dtype=None) -> np.ndarray:
 
 
 def load_features(path, n_rows=None) -> np.ndarray:
-    """Features [images x features], checked finite and (optionally) row count."""
+    """Features [images x features], checked finite, non-empty and (optionally) row count.
+
+    Integer and boolean features are read as float64 (the reference's in-place z-scoring
+    would fail on them); float32 and float64 stay as they are.
+    """
     f, ds = _h5_dataset(path, FEATURES_DATASET)
     with f:
         data = _read(path, ds, None, None)
+    if data.dtype.kind in "biu":
+        data = data.astype(np.float64)
+    elif data.dtype.kind != "f":
+        raise DataContractError(path, f"features must be numbers, dataset has dtype {data.dtype}")
     if n_rows is not None and data.shape[0] != n_rows:
         raise DataContractError(path, f"has {data.shape[0]} rows, image_info has {n_rows}")
+    if data.shape[1] == 0:
+        raise DataContractError(path, "features have 0 columns: the model would be intercept-only")
     bad = ~np.isfinite(data)
     if bad.any():
         rows = np.unique(np.nonzero(bad)[0])
@@ -208,6 +231,38 @@ def validate_subject(files, layers, rois, merged=None, chunk_voxels=4096) -> Sub
                        shared1000=info["shared1000"].to_numpy(), roi_masks=masks,
                        noise_ceiling=np.asarray(rinfo["noise_ceiling_avgreps"], dtype=np.float64) / 100,
                        roi_info=rinfo)
+
+
+def check_split_sizes(image_info_path, n_trn, n_holdout, n_val, pct_holdout):
+    """Train, holdout and validation must each hold images (validation at least 3, so
+    that R2 has a variance to explain)."""
+    if n_val < 3:
+        raise DataContractError(image_info_path, f"only {n_val} image(s) with data are marked shared1000: the "
+                                                 "validation split needs at least 3")
+    for name, n in (("train", n_trn), ("holdout", n_holdout)):
+        if n < 1:
+            raise DataContractError(image_info_path, f"split.pct_holdout={pct_holdout} leaves the {name} split "
+                                                     "without images; choose a fraction that leaves both")
+
+
+def check_rounded_responses(betas_path, rows, voxel_index, val, precision, chunk_voxels=4096):
+    """Check the betas the fits use (kept rows, selected voxels, after rounding to the
+    configured precision): finite everywhere (a value that overflows float32 is refused),
+    and return which voxels are constant over the validation images (R2 undefined)."""
+    from .splits import quantize
+    f, ds = _h5_dataset(betas_path, BETAS_DATASET)
+    undefined = np.zeros(voxel_index.size, dtype=bool)
+    with f:
+        for start in range(0, voxel_index.size, chunk_voxels):
+            cols = voxel_index[start:start + chunk_voxels]
+            block = quantize(_read_block(betas_path, ds, int(cols[0]), int(cols[-1]) - int(cols[0]) + 1)[rows][:, cols - cols[0]],
+                             precision)
+            bad = np.flatnonzero(~np.isfinite(block).all(axis=0))
+            if bad.size:
+                raise DataContractError(betas_path, f"betas of voxel columns {cols[bad][:5].tolist()} are not finite "
+                                                    f"after rounding to {precision} (a value beyond float32's range?)")
+            undefined[start:start + cols.size] = np.ptp(block[val], axis=0) == 0
+    return undefined
 
 
 def _read_block(path, ds, start, width):

@@ -66,6 +66,14 @@ def partition_bars(df, layers_order, out_png, title):
     from . import palette
     colours = palette.layer_colours(layers_order)
     pairs = list(dict.fromkeys(df["pair"]))
+    if not pairs:                      # a single configured layer: nothing to partition
+        fig, ax = plt.subplots(figsize=(6, 2))
+        ax.axis("off")
+        ax.text(0.5, 0.5, "no layer pairs configured (one layer)", ha="center", va="center", fontsize=12)
+        fig.suptitle(title)
+        fig.savefig(out_png, dpi=100)
+        plt.close(fig)
+        return {}
     ncol = min(2, len(pairs))
     nrow = int(np.ceil(len(pairs) / ncol))
     n_roi = df.groupby("pair")["roi"].count().max()

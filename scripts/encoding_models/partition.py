@@ -16,17 +16,33 @@ def variance_partition(r2_a, r2_b, r2_ab) -> dict:
     return {"unique_a": unique_a, "unique_b": unique_b, "shared": shared, "r2_joint": r2_ab}
 
 
+UNDEFINED_LAYER = -1
+
+
 def best_layer(r2_by_layer) -> tuple:
-    """Index of the best layer per voxel (first on ties, like np.argmax) and its R2."""
+    """Index of the best layer per voxel (first on ties, like np.argmax) and its R2.
+
+    Where any layer's R2 is undefined (NaN: the voxel is constant over the validation
+    images), the best layer is UNDEFINED_LAYER (-1) and its R2 NaN, never a layer.
+    """
     stack = np.stack(r2_by_layer, axis=0)
-    best = np.argmax(stack, axis=0)
-    return best, np.take_along_axis(stack, best[None], axis=0)[0]
+    undefined = np.isnan(stack).any(axis=0)
+    best = np.argmax(np.where(np.isnan(stack), -np.inf, stack), axis=0)
+    best_r2 = np.take_along_axis(stack, best[None], axis=0)[0]
+    best[undefined] = UNDEFINED_LAYER
+    best_r2[undefined] = np.nan
+    return best, best_r2
 
 
 def describe(values) -> dict:
-    """n, min, median, max of a 1-D array (NaN where it is empty)."""
+    """n (defined values), n_undefined (NaN), min, median, max of the defined values of a
+    1-D array (NaN statistics only where no value is defined)."""
     values = np.asarray(values, dtype=np.float64)
-    if values.size == 0:
-        return {"n_voxels": 0, "min": np.nan, "median": np.nan, "max": np.nan}
-    return {"n_voxels": int(values.size), "min": float(np.min(values)),
-            "median": float(np.median(values)), "max": float(np.max(values))}
+    if np.isinf(values).any():
+        raise ValueError("infinite values cannot be summarised")
+    defined = values[~np.isnan(values)]
+    out = {"n_voxels": int(defined.size), "n_undefined": int(values.size - defined.size)}
+    if defined.size == 0:
+        return {**out, "min": np.nan, "median": np.nan, "max": np.nan}
+    return {**out, "min": float(np.min(defined)), "median": float(np.median(defined)),
+            "max": float(np.max(defined))}

@@ -18,12 +18,38 @@ def reference_lambdas(n_lambdas: int = 20) -> np.ndarray:
     return grid.astype(np.float64)
 
 
+def parse_lambdas(values) -> list:
+    """A config's lambda list as floats. YAML (1.1, as PyYAML reads it) takes ``1e-3``
+    without a decimal point for a string; such strings are accepted as numbers."""
+    out = []
+    for k, v in enumerate(values):
+        if isinstance(v, bool):
+            raise ValueError(f"lambda grid position {k} is {v!r}, not a number")
+        try:
+            out.append(float(v))
+        except (TypeError, ValueError):
+            raise ValueError(f"lambda grid position {k} is {v!r}, not a number") from None
+    return out
+
+
 def check_lambdas(lambdas) -> np.ndarray:
-    """Return the grid as a 1-D float64 array, or raise ValueError saying what is wrong."""
+    """Return the grid as a 1-D float64 array, or raise ValueError saying what is wrong.
+
+    A ridge penalty must keep X'X + lambda I positive definite. The reference's own grid
+    starts slightly below zero (about -0.0099, float32 rounding of 1e-4 - 0.01); those
+    values are accepted, anything more negative is refused: it can make X'X + lambda I
+    indefinite and the 'best' lambda then fits noise without bound.
+    """
     grid = np.asarray(lambdas, dtype=np.float64)
     if grid.ndim != 1 or grid.size == 0:
         raise ValueError(f"lambda grid must be a non-empty list of numbers, got shape {grid.shape}")
     bad = ~np.isfinite(grid)
     if bad.any():
         raise ValueError(f"lambda grid has non-finite values at positions {np.flatnonzero(bad).tolist()}")
+    floor = reference_lambdas().min()
+    low = np.flatnonzero(grid < floor)
+    if low.size:
+        raise ValueError(f"lambda grid values {grid[low].tolist()} are below {floor:.6g}, the reference grid's "
+                         "smallest: a ridge penalty must be >= 0 (the reference's tiny negative values are the "
+                         "only exception), or X'X + lambda I can be indefinite")
     return grid

@@ -16,7 +16,7 @@ log = logging.getLogger("encoding_models")
 
 
 # --------------------------------------------------------------------------- prepare
-def prepare(inputs, rois, merged_rois, split_seed, pct_holdout, out_path):
+def prepare(inputs, rois, merged_rois, split_seed, pct_holdout, out_path, precision="float32"):
     """Validate a subject's betas, image_info and ROI info (``inputs``: paths keyed
     betas / image_info / roi_info); write its split, voxel selection and ROI membership.
     (Each layer's features are checked where they are read, in ``crossprod``.)
@@ -27,17 +27,21 @@ def prepare(inputs, rois, merged_rois, split_seed, pct_holdout, out_path):
     subj = contract.validate_subject(inputs, [], rois, merged_rois)
     good = np.flatnonzero(subj.good_rows)
     trn, holdout, val = splits.split_kept_rows(subj.shared1000, subj.good_rows, split_seed, pct_holdout)
+    contract.check_split_sizes(inputs["image_info"], trn.sum(), holdout.sum(), val.sum(), pct_holdout)
     union = np.logical_or.reduce([subj.roi_masks[r] for r in rois])
     voxel_index = np.flatnonzero(union)
+    undefined = contract.check_rounded_responses(inputs["betas"], good, voxel_index, val, precision)
     members = np.stack([subj.roi_masks[r][voxel_index] for r in rois])
     write_h5(out_path, {
         "good_rows": good, "trn": trn, "holdout": holdout, "val": val,
         "voxel_index": voxel_index, "roi_names": np.array(rois), "roi_members": members,
         "noise_ceiling": subj.noise_ceiling[voxel_index], "n_images": subj.n_images,
+        "r2_undefined": undefined,
     }, attrs={"split_seed": split_seed, "pct_holdout": pct_holdout, "n_bigmask_voxels": subj.n_voxels})
-    log.info("%s: %d images kept of %d; trn %d, holdout %d, val %d; %d voxels in %d ROIs",
+    log.info("%s: %d images kept of %d; trn %d, holdout %d, val %d; %d voxels in %d ROIs, "
+             "%d of them constant over the validation images (R2 undefined there)",
              inputs["betas"], good.size, subj.n_images, trn.sum(), holdout.sum(), val.sum(),
-             voxel_index.size, len(rois))
+             voxel_index.size, len(rois), undefined.sum())
 
 
 def _responses(betas_path, prep, precision):
@@ -58,6 +62,8 @@ def crossprod(features_path, betas_path, prepared_path, layer, precision, device
     ridge.configure_runtime(threads)
     prep = read_h5(prepared_path)
     f = contract.load_features(features_path, n_rows=int(prep["n_images"]))[prep["good_rows"]]
+    fit_rows = prep["trn"] | prep["holdout"]
+    contract.check_design(features_path, layer, splits.quantize(f[fit_rows], precision), int(prep["trn"].sum()))
     xs = [splits.quantize(x, precision).astype(np.float64)
           for x in splits.split_normalize(f, prep["trn"], prep["holdout"], prep["val"])]
     y = _responses(betas_path, prep, precision)
@@ -150,7 +156,8 @@ def summaries(prepared_path, layers, fit_paths, best_layer_path, pairs, partitio
     _write_tsv(pd.DataFrame(rows), out_layer_r2)
 
     best = read_h5(best_layer_path, ["best_layer"])["best_layer"]
-    counts = [{"roi": roi, "layer": layer, "count": int(np.sum(best[m] == li))}
+    counts = [{"roi": roi, "layer": layer, "count": int(np.sum(best[m] == li)),
+               "n_undefined": int(np.sum(best[m] == partition.UNDEFINED_LAYER))}
               for roi, m in zip(rois, members) for li, layer in enumerate(layers)]
     _write_tsv(pd.DataFrame(counts), out_counts)
 
@@ -158,12 +165,16 @@ def summaries(prepared_path, layers, fit_paths, best_layer_path, pairs, partitio
     for (a, b), path in zip(pairs, partition_paths):
         d = read_h5(path)
         for roi, m in zip(rois, members):
-            row = {"roi": roi, "pair": layout.model_name((a, b)), "layer_a": a, "layer_b": b, "n_voxels": int(m.sum())}
+            row = {"roi": roi, "pair": layout.model_name((a, b)), "layer_a": a, "layer_b": b,
+                   "n_voxels": int((m & ~np.isnan(d["r2_joint"])).sum())}
+            row["n_undefined"] = int(np.isnan(d["r2_joint"][m]).sum())
             for key in layout.PARTITION_KINDS:
                 stats = partition.describe(d[key][m])
                 row.update({f"{key}_{s}": stats[s] for s in ("median", "min", "max")})
             prow.append(row)
-    _write_tsv(pd.DataFrame(prow), out_partition)
+    columns = ["roi", "pair", "layer_a", "layer_b", "n_voxels", "n_undefined"] + [
+        f"{key}_{s}" for key in layout.PARTITION_KINDS for s in ("median", "min", "max")]
+    _write_tsv(pd.DataFrame(prow, columns=columns), out_partition)   # header only when no pairs
 
 
 def _write_tsv(df, path):

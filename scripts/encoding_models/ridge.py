@@ -72,10 +72,13 @@ def _t(a, device) -> torch.Tensor:
 
 
 def r2_score(actual: torch.Tensor, predicted: torch.Tensor) -> torch.Tensor:
-    """The reference's get_r2: 1 - SSres/SStot along the samples axis."""
+    """The reference's get_r2: 1 - SSres/SStot along the samples axis; NaN (undefined,
+    where the reference gives -inf or NaN) for a voxel constant over the samples."""
     res = predicted - actual
     dev = actual - actual.mean(dim=0)
-    return 1 - torch.linalg.vecdot(res, res, dim=0) / torch.linalg.vecdot(dev, dev, dim=0)
+    sstot = torch.linalg.vecdot(dev, dev, dim=0)
+    r2 = 1 - torch.linalg.vecdot(res, res, dim=0) / sstot
+    return torch.where(sstot > 0, r2, torch.nan)
 
 
 def shrinkage(evals, lambdas) -> torch.Tensor:

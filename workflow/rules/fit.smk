@@ -27,6 +27,7 @@ rule prepare:
         merged_rois=MERGED,
         split_seed=lambda wc: subject_cfg(wc.subject)["split_seed"],
         pct_holdout=config["split"]["pct_holdout"],
+        precision=config["ridge"]["input_precision"],
     script:
         "../../scripts/prepare.py"
 
