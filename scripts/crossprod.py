@@ -4,5 +4,5 @@ from encoding_models.logs import rule_log
 
 with rule_log(snakemake.log[0]):
     i, p = snakemake.input, snakemake.params
-    pipeline.crossprod(i.features, i.betas, i.prepared, snakemake.wildcards.layer, p.precision, p.device,
-                       p.batch_size, snakemake.output[0], threads=snakemake.threads)
+    pipeline.crossprod(i.features, {"trn": i.trn, "holdout": i.holdout}, i.prepared, snakemake.wildcards.layer,
+                       p.precision, p.device, p.batch_size, snakemake.output[0], threads=snakemake.threads)

@@ -110,9 +110,10 @@ def test_corrupted_input_fails_naming_the_file(case, subject_files, tmp_path):
 def run_stages(files, results):
     """The workflow's two reading stages: prepare, then each layer's crossprod."""
     prepared = str(results / "prepared.h5")
-    pipeline.prepare(files, ROIS, {}, 171301, 0.1, prepared)
+    splits = {s: str(results / f"{s}.npy") for s in ("trn", "holdout", "val")}
+    pipeline.prepare(files, ROIS, {}, 171301, 0.1, prepared, splits)
     for layer in LAYERS:
-        pipeline.crossprod(files["features"][layer], files["betas"], prepared, layer, "float32", "cpu", 256,
+        pipeline.crossprod(files["features"][layer], splits, prepared, layer, "float32", "cpu", 256,
                            str(results / f"{layer}.h5"))
 
 

@@ -131,3 +131,15 @@ def test_shape_mismatch_is_reported():
     xs, ys = make_data(4, p=5, n_vox=10)
     with pytest.raises(ValueError, match="y_holdout has shape"):
         ridge.fit_ridge(xs[0], xs[1], xs[2], ys[0], ys[1][:-1], ys[2], ridge.reference_lambdas())
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="torch sees no CUDA device on this machine")
+def test_cuda_path_matches_cpu():
+    """Where torch sees a GPU, the CUDA path picks the same lambdas; R2 agrees to rounding."""
+    xs, ys = make_data(7, p=40, n_vox=800)
+    lam = ridge.reference_lambdas()
+    cpu = ridge.fit_ridge(*xs, *ys, lam, device="cpu")
+    gpu = ridge.fit_ridge(*xs, *ys, lam, device="cuda")
+    assert np.mean(cpu.best_index == gpu.best_index) > 0.999
+    same = cpu.best_index == gpu.best_index
+    assert np.max(np.abs(cpu.r2[same] - gpu.r2[same])) < 1e-9

@@ -104,3 +104,12 @@ def ridge_params(config) -> dict:
     r = config["ridge"]
     return {"lambdas": lambda_grid(config), "intercept": r["intercept"], "refit": r["refit"],
             "precision": r["input_precision"]}
+
+
+def uses_gpu(config) -> bool:
+    """Whether fits and cross products will run on a GPU, decided without importing torch:
+    device 'cuda', or 'auto' on a machine where an NVIDIA driver reports a GPU."""
+    import glob
+    if config["device"] == "cuda":
+        return True
+    return config["device"] == "auto" and bool(glob.glob("/proc/driver/nvidia/gpus/*"))

@@ -73,14 +73,6 @@ def check_design(path, layer, x_fit, n_trn):
                                       "or use more images)")
 
 
-def load_betas(path, rows=None, cols=None, dtype=None) -> np.ndarray:
-    """Betas [images x voxels]; optionally only the given (sorted) rows and columns."""
-    f, ds = _h5_dataset(path, BETAS_DATASET)
-    with f:
-        data = _read(path, ds, rows, cols)
-    return data.astype(dtype, copy=False) if dtype is not None else data
-
-
 def load_features(path, n_rows=None) -> np.ndarray:
     """Features [images x features], checked finite, non-empty and (optionally) row count.
 
@@ -184,13 +176,18 @@ class SubjectData:
     roi_info: dict
 
 
-def validate_subject(files, layers, rois, merged=None, chunk_voxels=4096) -> SubjectData:
-    """Read and check a subject's whole input set. Raises DataContractError on the first problem."""
+def validate_subject(files, layers, rois, merged=None, scan=True) -> SubjectData:
+    """Read and check a subject's whole input set. Raises DataContractError on the first problem.
+
+    scan=False checks the betas' shape only; the caller then passes their content through
+    ``scan_betas`` (prepare does, to read them once).
+    """
     info = load_image_info(files["image_info"])
     rinfo = load_roi_info(files["roi_info"])
     n_images = len(info)
     n_reps = info["n_reps"].to_numpy()
     n_bigmask = int(rinfo["voxel_mask"].sum())
+    good = n_reps > 0
 
     betas_path = files["betas"]
     f, ds = _h5_dataset(betas_path, BETAS_DATASET)
@@ -199,22 +196,8 @@ def validate_subject(files, layers, rois, merged=None, chunk_voxels=4096) -> Sub
             raise DataContractError(betas_path, f"has {ds.shape[0]} rows, image_info {files['image_info']} has {n_images}")
         if ds.shape[1] != n_bigmask:
             raise DataContractError(betas_path, f"has {ds.shape[1]} voxels, voxel_mask in {files['roi_info']} selects {n_bigmask}")
-        good = n_reps > 0
-        for start in range(0, ds.shape[1], chunk_voxels):
-            block = _read_block(betas_path, ds, start, chunk_voxels)
-            nan = np.isnan(block)
-            bad_rows = np.flatnonzero(nan.any(axis=1) & good)
-            if bad_rows.size:
-                raise DataContractError(betas_path, f"NaN betas in {bad_rows.size} rows with n_reps > 0 (first rows: {bad_rows[:5].tolist()})")
-            missing = np.flatnonzero(~nan.all(axis=1) & ~good)
-            if missing.size:
-                raise DataContractError(betas_path, f"rows with n_reps == 0 must be all NaN; rows {missing[:5].tolist()} are not")
-            inf_cols = np.flatnonzero(np.isinf(block[good]).any(axis=0))
-            if inf_cols.size:
-                raise DataContractError(betas_path, f"infinite betas in voxel columns {(inf_cols + start)[:5].tolist()}")
-            flat = np.flatnonzero(np.ptp(block[good], axis=0) == 0)
-            if flat.size:
-                raise DataContractError(betas_path, f"{flat.size} voxel columns are constant over the images (first: {(flat + start)[:5].tolist()}); R2 is undefined there")
+    if scan:
+        scan_betas(betas_path, good)
 
     for layer in layers:
         load_features(files["features"][layer], n_rows=n_images)
@@ -245,28 +228,51 @@ def check_split_sizes(image_info_path, n_trn, n_holdout, n_val, pct_holdout):
                                                      "without images; choose a fraction that leaves both")
 
 
-def check_rounded_responses(betas_path, rows, voxel_index, val, precision, chunk_voxels=4096):
-    """Check the betas the fits use (kept rows, selected voxels, after rounding to the
-    configured precision): finite everywhere (a value that overflows float32 is refused),
-    and return which voxels are constant over the validation images (R2 undefined)."""
+def scan_betas(path, good, voxel_index=None, precision="float32", on_block=None, block_rows=512):
+    """One pass over the betas in row blocks (their natural layout), with every check of
+    the contract: NaN exactly on the rows with n_reps == 0, no inf, no voxel constant over
+    the kept images. Where voxel_index is given, the kept rows' betas of those voxels,
+    rounded to ``precision``, must be finite (a value beyond float32's range is refused),
+    and each block of them goes to on_block(first_kept_row, block [rows x voxels])."""
     from .splits import quantize
-    f, ds = _h5_dataset(betas_path, BETAS_DATASET)
-    undefined = np.zeros(voxel_index.size, dtype=bool)
+    f, ds = _h5_dataset(path, BETAS_DATASET)
+    lo = np.full(ds.shape[1], np.inf)
+    hi = np.full(ds.shape[1], -np.inf)
+    kept_before = 0
     with f:
-        for start in range(0, voxel_index.size, chunk_voxels):
-            cols = voxel_index[start:start + chunk_voxels]
-            block = quantize(_read_block(betas_path, ds, int(cols[0]), int(cols[-1]) - int(cols[0]) + 1)[rows][:, cols - cols[0]],
-                             precision)
-            bad = np.flatnonzero(~np.isfinite(block).all(axis=0))
-            if bad.size:
-                raise DataContractError(betas_path, f"betas of voxel columns {cols[bad][:5].tolist()} are not finite "
-                                                    f"after rounding to {precision} (a value beyond float32's range?)")
-            undefined[start:start + cols.size] = np.ptp(block[val], axis=0) == 0
-    return undefined
+        for start in range(0, ds.shape[0], block_rows):
+            block = _read_rows(path, ds, start, block_rows)
+            g = good[start:start + block.shape[0]]
+            nan = np.isnan(block)
+            bad_rows = np.flatnonzero(nan.any(axis=1) & g)
+            if bad_rows.size:
+                raise DataContractError(path, f"NaN betas in {bad_rows.size} rows with n_reps > 0 (first rows: {(bad_rows + start)[:5].tolist()})")
+            missing = np.flatnonzero(~nan.all(axis=1) & ~g)
+            if missing.size:
+                raise DataContractError(path, f"rows with n_reps == 0 must be all NaN; rows {(missing + start)[:5].tolist()} are not")
+            kept = block[g]
+            inf_cols = np.flatnonzero(np.isinf(kept).any(axis=0))
+            if inf_cols.size:
+                raise DataContractError(path, f"infinite betas in voxel columns {inf_cols[:5].tolist()}")
+            if kept.size:
+                lo = np.minimum(lo, kept.min(axis=0))
+                hi = np.maximum(hi, kept.max(axis=0))
+            if voxel_index is not None and kept.shape[0]:
+                sel = quantize(kept[:, voxel_index], precision)
+                bad = np.flatnonzero(~np.isfinite(sel).all(axis=0))
+                if bad.size:
+                    raise DataContractError(path, f"betas of voxel columns {voxel_index[bad][:5].tolist()} are not finite "
+                                                  f"after rounding to {precision} (a value beyond float32's range?)")
+                if on_block is not None:
+                    on_block(kept_before, sel)
+            kept_before += kept.shape[0]
+    flat = np.flatnonzero(hi - lo == 0)
+    if flat.size:
+        raise DataContractError(path, f"{flat.size} voxel columns are constant over the images (first: {flat[:5].tolist()}); R2 is undefined there")
 
 
-def _read_block(path, ds, start, width):
+def _read_rows(path, ds, start, n_rows):
     try:
-        return ds[:, start:start + width]
+        return ds[start:start + n_rows]
     except OSError as e:
         raise DataContractError(path, f"data cannot be read, file truncated or corrupt ({e})") from None

@@ -30,6 +30,7 @@ DOWNLOAD_STORE = "resources/.downloads/{url_sha256}/{name}"
 # ------------------------------------------------------------------ results
 RESULTS = "results/{subject}"
 PREPARED = f"{RESULTS}/prepared.h5"
+RESPONSES = f"{RESULTS}/responses/{{split}}.blocks"   # split: trn, holdout, val (responses.SPLITS)
 CROSSPROD = f"{RESULTS}/crossprod/{{layer}}.h5"
 FIT = f"{RESULTS}/fits/{{model}}.h5"
 PARTITION = f"{RESULTS}/partition/{{a}}+{{b}}.h5"

@@ -9,67 +9,71 @@ import logging
 
 import numpy as np
 
-from . import contract, layout, partition, ridge, splits
+from . import contract, layout, partition, responses, ridge, splits
 from .io import atomic_path, read_h5, write_h5
 
 log = logging.getLogger("encoding_models")
 
 
 # --------------------------------------------------------------------------- prepare
-def prepare(inputs, rois, merged_rois, split_seed, pct_holdout, out_path, precision="float32"):
+def prepare(inputs, rois, merged_rois, split_seed, pct_holdout, out_path, responses_out, precision="float32"):
     """Validate a subject's betas, image_info and ROI info (``inputs``: paths keyed
-    betas / image_info / roi_info); write its split, voxel selection and ROI membership.
-    (Each layer's features are checked where they are read, in ``crossprod``.)
+    betas / image_info / roi_info); write its split, voxel selection and ROI membership,
+    and the selected voxels' betas per split (``responses_out``: split -> .npy path),
+    rounded to ``precision``, reading the betas once. (Each layer's features are checked
+    where they are read, in ``crossprod``.)
 
     The split is drawn over every image_info row, as the reference does; rows with
     n_reps == 0 are dropped from each split afterwards.
     """
-    subj = contract.validate_subject(inputs, [], rois, merged_rois)
+    subj = contract.validate_subject(inputs, [], rois, merged_rois, scan=False)
     good = np.flatnonzero(subj.good_rows)
     trn, holdout, val = splits.split_kept_rows(subj.shared1000, subj.good_rows, split_seed, pct_holdout)
     contract.check_split_sizes(inputs["image_info"], trn.sum(), holdout.sum(), val.sum(), pct_holdout)
     union = np.logical_or.reduce([subj.roi_masks[r] for r in rois])
     voxel_index = np.flatnonzero(union)
-    undefined = contract.check_rounded_responses(inputs["betas"], good, voxel_index, val, precision)
     members = np.stack([subj.roi_masks[r][voxel_index] for r in rois])
+    writer = responses.SplitWriter(responses_out, {"trn": trn, "holdout": holdout, "val": val}, voxel_index.size,
+                                   splits.precision_dtype(precision))
+    try:
+        contract.scan_betas(inputs["betas"], subj.good_rows, voxel_index, precision, on_block=writer)
+    except BaseException:
+        writer.close(ok=False)
+        raise
+    undefined = writer.close()
     write_h5(out_path, {
         "good_rows": good, "trn": trn, "holdout": holdout, "val": val,
         "voxel_index": voxel_index, "roi_names": np.array(rois), "roi_members": members,
         "noise_ceiling": subj.noise_ceiling[voxel_index], "n_images": subj.n_images,
         "r2_undefined": undefined,
-    }, attrs={"split_seed": split_seed, "pct_holdout": pct_holdout, "n_bigmask_voxels": subj.n_voxels})
+    }, attrs={"split_seed": split_seed, "pct_holdout": pct_holdout, "n_bigmask_voxels": subj.n_voxels,
+              "precision": precision})
     log.info("%s: %d images kept of %d; trn %d, holdout %d, val %d; %d voxels in %d ROIs, "
              "%d of them constant over the validation images (R2 undefined there)",
              inputs["betas"], good.size, subj.n_images, trn.sum(), holdout.sum(), val.sum(),
              voxel_index.size, len(rois), undefined.sum())
 
 
-def _responses(betas_path, prep, precision):
-    """Betas of the kept rows and selected voxels, rounded as configured."""
-    y = contract.load_betas(betas_path, rows=prep["good_rows"], cols=prep["voxel_index"])
-    return splits.quantize(y, precision)
-
-
 # --------------------------------------------------------------------------- crossprod
-def crossprod(features_path, betas_path, prepared_path, layer, precision, device, batch_size, out_path,
+def crossprod(features_path, responses_paths, prepared_path, layer, precision, device, batch_size, out_path,
               threads=None):
     """Normalised features of one layer and their products with the responses.
 
     Writes x_trn/x_holdout/x_val ([n x p+1], intercept last, as float64 holding the
     configured precision) and xty_trn/xty_holdout ([p+1 x V]). Every fit that contains
-    this layer reuses the products.
+    this layer reuses the products. responses_paths: split -> .npy (prepare's output).
     """
     ridge.configure_runtime(threads)
-    prep = read_h5(prepared_path)
+    prep = read_h5(prepared_path, ["n_images", "good_rows", "trn", "holdout", "val", "voxel_index"])
     f = contract.load_features(features_path, n_rows=int(prep["n_images"]))[prep["good_rows"]]
     fit_rows = prep["trn"] | prep["holdout"]
     contract.check_design(features_path, layer, splits.quantize(f[fit_rows], precision), int(prep["trn"].sum()))
     xs = [splits.quantize(x, precision).astype(np.float64)
           for x in splits.split_normalize(f, prep["trn"], prep["holdout"], prep["val"])]
-    y = _responses(betas_path, prep, precision)
     dev = ridge.resolve_device(device)
-    xty_trn = ridge.cross_products(xs[0], y[prep["trn"]], batch_size=batch_size, device=dev)
-    xty_holdout = ridge.cross_products(xs[1], y[prep["holdout"]], batch_size=batch_size, device=dev)
+    y = {split: responses.SplitResponses(responses_paths[split]) for split in ("trn", "holdout")}
+    xty_trn = ridge.cross_products(xs[0], y["trn"], batch_size=batch_size, device=dev)
+    xty_holdout = ridge.cross_products(xs[1], y["holdout"], batch_size=batch_size, device=dev)
     write_h5(out_path, {"x_trn": xs[0], "x_holdout": xs[1], "x_val": xs[2],
                         "xty_trn": xty_trn, "xty_holdout": xty_holdout,
                         "voxel_index": prep["voxel_index"]},
@@ -96,15 +100,19 @@ def _design(crossprod_paths):
 
 
 # --------------------------------------------------------------------------- fit
-def fit(model, crossprod_paths, betas_path, prepared_path, *, lambdas, intercept, refit, precision,
+def fit(model, crossprod_paths, responses_paths, prepared_path, *, lambdas, intercept, refit, precision,
         device, batch_size, out_path, threads=None):
-    """Fit one model (a layer or a layer pair) for every selected voxel."""
+    """Fit one model (a layer or a layer pair) for every selected voxel.
+
+    Reads its layers' products, the holdout and validation responses in voxel blocks,
+    and train responses only for the few near-tie voxels re-scored the reference's way.
+    """
     lambdas = ridge.check_lambdas(lambdas)
     ridge.configure_runtime(threads)
-    prep = read_h5(prepared_path)
+    prep = read_h5(prepared_path, ["voxel_index"])
     x_trn, x_holdout, x_val, xty_trn, xty_holdout = _design(crossprod_paths)
-    y = _responses(betas_path, prep, precision)
-    res = ridge.fit_ridge(x_trn, x_holdout, x_val, y[prep["trn"]], y[prep["holdout"]], y[prep["val"]], lambdas,
+    y = {split: responses.SplitResponses(responses_paths[split]) for split in responses.SPLITS}
+    res = ridge.fit_ridge(x_trn, x_holdout, x_val, y["trn"], y["holdout"], y["val"], lambdas,
                           xty_trn=xty_trn, xty_holdout=xty_holdout, intercept=intercept, refit=refit,
                           batch_size=batch_size, device=ridge.resolve_device(device))
     write_h5(out_path, {"r2": res.r2, "best_lambda": res.best_lambda,

@@ -38,7 +38,7 @@ def resolve_device(name: str = "auto") -> torch.device:
     return torch.device(name)
 
 
-def configure_runtime(threads=None, mmap_threshold=32 << 20, trim_threshold=1 << 30):
+def configure_runtime(threads=None, mmap_threshold=32 << 20, trim_threshold=256 << 20):
     """Set torch's thread count (a job's threads, where given), and keep freed blocks of
     up to 32 MB in glibc's heap instead of returning them to the OS.
 

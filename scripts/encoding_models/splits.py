@@ -62,10 +62,15 @@ def split_normalize(f, trn, holdout, val, *, intercept: bool = True):
     return f_trn, f_holdout, f_val
 
 
+PRECISIONS = {"float32": np.float32, "float64": np.float64}
+
+
+def precision_dtype(precision: str):
+    if precision not in PRECISIONS:
+        raise ValueError(f"input precision must be 'float32' or 'float64', got {precision!r}")
+    return PRECISIONS[precision]
+
+
 def quantize(a, precision: str):
     """'float32': round to float32 as the reference's torch.Tensor(...) does; 'float64': keep."""
-    if precision == "float32":
-        return np.asarray(a, dtype=np.float32)
-    if precision == "float64":
-        return np.asarray(a, dtype=np.float64)
-    raise ValueError(f"input precision must be 'float32' or 'float64', got {precision!r}")
+    return np.asarray(a, dtype=precision_dtype(precision))

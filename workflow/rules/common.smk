@@ -7,6 +7,7 @@ import sys
 sys.path.insert(0, os.path.join(workflow.basedir, "scripts"))
 
 from encoding_models import configuration, download as download_mod, layout
+from encoding_models.responses import SPLITS
 
 try:
     configuration.check(config)

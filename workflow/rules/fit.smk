@@ -1,10 +1,12 @@
 # Split, per-layer cross products, and one ridge fit per subject and model.
 
-# What a cross product or a fit job asks for (one definition for both rules).
+# What a cross product or a fit job asks for (one definition for both rules): a GPU only
+# where the solver will use one (then the profile's gpu cap serialises them), otherwise
+# job_threads cores each, so that cores / job_threads jobs run side by side.
 COMPUTE_RESOURCES = dict(
-    mem_mb=lambda wc, attempt: 6000 * attempt,
+    mem_mb=lambda wc, attempt: 2000 * attempt,
     runtime=lambda wc, attempt: 30 * attempt,
-    gpu=1,
+    gpu=1 if configuration.uses_gpu(config) else 0,
 )
 
 
@@ -13,9 +15,15 @@ rule prepare:
     input:
         unpack(subject_tables),
     output:
-        layout.PREPARED,
+        **{
+            split: layout.path(layout.RESPONSES, subject="{subject}", split=split)
+            for split in SPLITS
+        },
+        prepared=layout.PREPARED,
     log:
         layout.LOG["prepare"],
+    benchmark:
+        layout.path(layout.BENCHMARK, subject="{subject}", job="prepare")
     conda:
         ENV
     threads: 1
@@ -28,6 +36,7 @@ rule prepare:
         split_seed=lambda wc: subject_cfg(wc.subject)["split_seed"],
         pct_holdout=config["split"]["pct_holdout"],
         precision=config["ridge"]["input_precision"],
+        splits=SPLITS,
     script:
         "../../scripts/prepare.py"
 
@@ -35,7 +44,10 @@ rule prepare:
 rule crossprod:
     """Normalised features of one layer and X'Y on train and holdout, reused by every model with the layer."""
     input:
-        betas=layout.INPUTS["betas"],
+        **{
+            split: layout.path(layout.RESPONSES, subject="{subject}", split=split)
+            for split in ("trn", "holdout")
+        },
         features=layout.FEATURES,
         prepared=layout.PREPARED,
     output:
@@ -46,7 +58,7 @@ rule crossprod:
         layout.path(layout.BENCHMARK, subject="{subject}", job="crossprod_{layer}")
     conda:
         ENV
-    threads: 2
+    threads: config["job_threads"]
     resources:
         **COMPUTE_RESOURCES,
     params:
@@ -60,7 +72,10 @@ rule crossprod:
 rule fit:
     """Ridge for one model (a layer, or a pair A+B): lambda per voxel on holdout, R2 on val."""
     input:
-        betas=layout.INPUTS["betas"],
+        **{
+            split: layout.path(layout.RESPONSES, subject="{subject}", split=split)
+            for split in SPLITS
+        },
         prepared=layout.PREPARED,
         crossprod=model_crossprods,
     output:
@@ -71,7 +86,7 @@ rule fit:
         layout.path(layout.BENCHMARK, subject="{subject}", job="fit_{model}")
     conda:
         ENV
-    threads: 2
+    threads: config["job_threads"]
     resources:
         **COMPUTE_RESOURCES,
     params:

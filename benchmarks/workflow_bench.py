@@ -1,0 +1,153 @@
+"""End-to-end benchmark: the workflow at NSD size against the reference port, in one run.
+
+    python benchmarks/workflow_bench.py [--layers 5] [--voxels 40000] [--images 10000]
+
+1. Writes an NSD-size demo subject in a scratch directory (generation not timed):
+   --images images (--shared shared1000 images, no n_reps == 0 rows), --voxels bigmask
+   voxels, --layers layers of 100 features from the demo generator.
+2. Times `snakemake --cores N` from `prepare` to the three summary tables, maps off
+   (and statistics off where the config has them: the reference computes none).
+   Every job's wall time and peak RSS come from Snakemake's benchmark records
+   (prepare, crossprod, fit).
+3. Times the reference port (tests/reference_port.py: split_normalize_feats and
+   solve_ridge_fast as in the notebook, plus validation R2) on one layer and one pair of
+   the same subject, each in its own process. The reference holds [20 x p x V] weights
+   and [n_out x 20 x V] predictions, so it runs on the first --reference-voxels voxels
+   and its time is scaled linearly to all voxels (its cost is linear in V); the script
+   says so. reference_s = n_layers x layer + n_pairs x pair.
+
+Last line: end_to_end_s=<s> reference_s=<s> ratio=<x> max_job_rss_mb=<MB>
+"""
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+import yaml
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path[:0] = [os.path.join(ROOT, "scripts"), os.path.join(ROOT, "tests")]
+SNAKEMAKE = os.path.join(os.path.dirname(sys.executable), "snakemake")
+
+
+def layer_names(n):
+    base = ["Conv1", "Conv2", "Conv3", "Conv4", "Conv5"]
+    return base[:n] if n <= 5 else base + [f"L{i:02d}" for i in range(6, n + 1)]
+
+
+def write_config(wd, args, store):
+    layers = layer_names(args.layers)
+    cfg = {"subjects": {"nsd": {"source": "demo", "split_seed": 171301,
+                                "demo": {"n_images": args.images, "n_shared": args.shared, "n_zero_reps": 0,
+                                         "n_voxels": args.voxels, "layers": layers, "seed": 1}}},
+           "layers": layers, "rois": ["all"], "maps": {"enabled": False}, "pycortex_store": store,
+           "job_threads": args.job_threads}
+    schema = yaml.safe_load(open(os.path.join(ROOT, "workflow", "schemas", "config.schema.yaml")))
+    if "stats" in schema["properties"]:
+        cfg["stats"] = {"enabled": False}
+    os.makedirs(os.path.join(wd, "config"), exist_ok=True)
+    with open(os.path.join(wd, "config", "config.yaml"), "w") as fh:
+        yaml.safe_dump(cfg, fh)
+    return layers
+
+
+def snakemake(wd, *args):
+    cmd = [SNAKEMAKE, "-s", os.path.join(ROOT, "Snakefile"), "-d", wd, "--quiet", "all", *args]
+    subprocess.run(cmd, check=True)
+
+
+def job_records(wd):
+    """{job: (seconds, max_rss_mb)} from Snakemake's benchmark files."""
+    import pandas as pd
+    out = {}
+    for path in glob.glob(os.path.join(wd, "results", "nsd", "benchmarks", "*.tsv")):
+        row = pd.read_csv(path, sep="\t").iloc[0]
+        out[os.path.basename(path)[:-4]] = (float(row["s"]), float(row["max_rss"]))
+    return out
+
+
+REFERENCE_JOB = r"""
+import json, sys, time
+import h5py, numpy as np, pandas as pd, torch
+sys.path[:0] = {paths!r}
+import reference_port as ref
+torch.set_num_threads({threads})
+wd, layers, n_vox, seed = {wd!r}, {layers!r}, {n_vox}, 171301
+base = wd + "/resources/nsd"
+info = pd.read_csv(base + "/image_info.csv")
+with h5py.File(base + "/betas_avg_bigmask.hdf5") as f:
+    betas = f["betas"][:, :n_vox]
+good = ~np.isnan(betas[:, 0])
+trn, val, out = ref.make_split(info, seed)
+split = (trn[good], val[good], out[good])
+f = np.concatenate([np.array(h5py.File(base + "/features/" + l + ".hdf5")["features"]) for l in layers], axis=1)[good]
+t = time.perf_counter()
+r2, best = ref.fit_model(f, betas[good], split, np.ones(n_vox, bool), ref.reference_lambdas())
+print(json.dumps({{"seconds": time.perf_counter() - t}}))
+"""
+
+
+def time_reference(wd, layers, n_vox, threads):
+    code = REFERENCE_JOB.format(paths=[os.path.join(ROOT, "tests")], threads=threads, wd=wd, layers=layers,
+                                n_vox=n_vox)
+    res = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
+    return json.loads(res.stdout.strip().splitlines()[-1])["seconds"]
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--layers", type=int, default=5)
+    ap.add_argument("--voxels", type=int, default=40000)
+    ap.add_argument("--images", type=int, default=10000)
+    ap.add_argument("--shared", type=int, default=1000)
+    ap.add_argument("--cores", type=int, default=os.cpu_count())
+    ap.add_argument("--job-threads", type=int, default=1)
+    ap.add_argument("--reference-voxels", type=int, default=10000)
+    ap.add_argument("--workdir", help="scratch directory (default: a new temporary one)")
+    ap.add_argument("--store", help="pycortex store to reuse (its S1 anatomy cache saves a minute)")
+    args = ap.parse_args()
+    wd = args.workdir or tempfile.mkdtemp(prefix="workflow_bench_")
+    store = args.store or os.path.join(wd, "pycortex_store")
+    layers = write_config(wd, args, store)
+    print(f"scratch directory {wd}; generating the subject (not timed) ...", flush=True)
+    snakemake(wd, "--cores", str(args.cores), "--until", "demo_subject")
+
+    targets = [f"results/nsd/summary/{t}.tsv" for t in ("layer_r2", "best_layer_counts", "partition")]
+    shutil.rmtree(os.path.join(wd, "results"), ignore_errors=True)    # every timed run starts from the inputs
+    t0 = time.perf_counter()
+    snakemake(wd, "--cores", str(args.cores), *targets)
+    end_to_end = time.perf_counter() - t0
+
+    jobs = job_records(wd)
+    n_pairs = len(layers) * (len(layers) - 1) // 2
+    n_ref = min(args.reference_voxels, args.voxels)
+    ref_layer = time_reference(wd, layers[:1], n_ref, args.cores) * args.voxels / n_ref
+    ref_pair = time_reference(wd, layers[:2], n_ref, args.cores) * args.voxels / n_ref
+    reference = len(layers) * ref_layer + n_pairs * ref_pair
+    scaled = f" (measured on {n_ref} voxels, scaled x{args.voxels / n_ref:g})" if n_ref < args.voxels else ""
+    print(f"workflow: {len(layers)} layers, {len(layers) + n_pairs} models, {args.images} images x "
+          f"{args.voxels} voxels, --cores {args.cores}, job_threads {args.job_threads}")
+    print(f"reference: layer {ref_layer:.1f} s, pair {ref_pair:.1f} s{scaled}; "
+          f"{len(layers)} x layer + {n_pairs} x pair = {reference:.1f} s")
+    by_rule = {}
+    for name, (sec, rss) in jobs.items():
+        rule = name.split("_")[0]
+        n, s, r = by_rule.get(rule, (0, 0.0, 0.0))
+        by_rule[rule] = (n + 1, s + sec, max(r, rss))
+    for rule, (n, s, r) in sorted(by_rule.items()):
+        print(f"  {rule:10s} {n:4d} jobs, {s:7.1f} s job time in all, max RSS {r:7.0f} MB")
+    max_rss = max(r for _, r in jobs.values())
+    print(f"end_to_end_s={end_to_end:.1f} reference_s={reference:.1f} ratio={reference / end_to_end:.1f} "
+          f"max_job_rss_mb={max_rss:.0f}")
+
+
+if __name__ == "__main__":
+    main()
