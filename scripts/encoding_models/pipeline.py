@@ -1,7 +1,8 @@
 """One function per workflow stage: read inputs through the contract, compute, write results.
 
 The rule scripts call exactly one of these. Results are written atomically, so a
-failed or interrupted stage leaves nothing at its output path.
+failed or interrupted stage leaves nothing at its output path. Only the stages that
+compute with torch import it (ridge), so that the small stages start fast.
 """
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import logging
 
 import numpy as np
 
-from . import contract, layout, partition, responses, ridge, splits
+from . import contract, layout, partition, responses, splits
 from .io import atomic_path, read_h5, write_h5
 
 log = logging.getLogger("encoding_models")
@@ -63,6 +64,7 @@ def crossprod(features_path, responses_paths, prepared_path, layer, precision, d
     configured precision) and xty_trn/xty_holdout ([p+1 x V]). Every fit that contains
     this layer reuses the products. responses_paths: split -> .npy (prepare's output).
     """
+    from . import ridge   # torch: imported by the jobs that compute with it, not by every stage
     ridge.configure_runtime(threads)
     prep = read_h5(prepared_path, ["n_images", "good_rows", "trn", "holdout", "val", "voxel_index"])
     f = contract.load_features(features_path, n_rows=int(prep["n_images"]))[prep["good_rows"]]
@@ -107,6 +109,7 @@ def fit(model, crossprod_paths, responses_paths, prepared_path, *, lambdas, inte
     Reads its layers' products, the holdout and validation responses in voxel blocks,
     and train responses only for the few near-tie voxels re-scored the reference's way.
     """
+    from . import ridge
     lambdas = ridge.check_lambdas(lambdas)
     ridge.configure_runtime(threads)
     prep = read_h5(prepared_path, ["voxel_index"])

@@ -57,7 +57,7 @@ class SplitWriter:
             fd = self.files[split].fileno()
             for start, stop in _block_bounds(self.n_voxels):
                 offset = HEADER_BYTES + (start * n + r0 * (stop - start)) * self.dtype.itemsize
-                os.pwrite(fd, np.ascontiguousarray(part[:, start:stop], dtype=self.dtype).tobytes(), offset)
+                os.pwrite(fd, memoryview(np.ascontiguousarray(part[:, start:stop], dtype=self.dtype)).cast("B"), offset)
             self.rows_written[split] += part.shape[0]
             if split == "val":
                 self.val_lo = np.minimum(self.val_lo, part.min(axis=0))
