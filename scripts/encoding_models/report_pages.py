@@ -28,11 +28,11 @@ log = logging.getLogger("encoding_models")
 VERSION_PACKAGES = ("numpy", "scipy", "torch", "pycortex", "snakemake", "h5py", "pandas", "matplotlib")
 
 _STYLE = """
-body { font-family: system-ui, sans-serif; font-size: 14px; margin: 1em; color: #222; }
+body { font-family: system-ui, sans-serif; font-size: 14px; margin: 1em 1em 1em 2.5em; color: #222; }
 h1 { font-size: 1.4em; } h2 { font-size: 1.15em; margin-top: 1.6em; }
 table { border-collapse: collapse; margin: 0.5em 0 1em 0; }
 th, td { border: 1px solid #ccc; padding: 3px 7px; text-align: right; }
-th { background: #f2f2f2; } td.name, th.name { text-align: left; }
+th { background: #f2f2f2; } td { white-space: nowrap; } td.wrap { white-space: normal; max-width: 60em; } td.name, th.name { text-align: left; }
 .layer { font-weight: 600; } .neg { color: #b2182b; } .sig { color: #555; font-size: 0.85em; }
 .note { color: #555; max-width: 60em; } pre { background: #f6f6f6; padding: 0.6em; overflow-x: auto; }
 input#filter { font-size: 1em; padding: 3px 6px; width: 22em; }
@@ -61,10 +61,11 @@ def _write(out_path, text):
 
 
 def _num(value, digits=4):
-    """A number as text: NaN as 'undefined', negatives marked (class neg)."""
+    """A number as text (4 decimals; scientific below 0.001, so no '-0.0000'): NaN as
+    'undefined', negatives marked (class neg)."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return '<span class="neg">undefined</span>'
-    text = f"{value:.{digits}f}"
+    text = f"{value:.{digits}f}" if value == 0 or abs(value) >= 10 ** -(digits - 1) else f"{value:.1e}"
     return f'<span class="neg">{text}</span>' if value < 0 else text
 
 
@@ -125,13 +126,6 @@ def overview_html(subject, layers, layer_r2_tsv, counts_tsv, partition_tsv, out_
              f'(or use the browser\'s find).</p>',
              '<p><input id="filter" type="search" placeholder="filter rows: ROI or layer, e.g. FFA-1 or Conv5" '
              'oninput="filterRows(this.value)"></p>']
-    if viewer_href:
-        parts.append(f'<p class="note">Interactive 3D/flat view of these results: <a href="{html.escape(viewer_href)}" '
-                     f'target="_blank">{html.escape(viewer_href)}</a> (relative to the folder holding report.html). '
-                     f'pycortex\'s WebGL viewer must be served over HTTP, not opened as a file: run '
-                     f'<code>python -m http.server --bind 127.0.0.1 8000</code> in the workflow folder and open '
-                     f'<code>http://127.0.0.1:8000/{html.escape(viewer_href)}</code>.</p>')
-
     head = "".join(f'<th>median R2 {_layer(l, colours)}</th>' for l in layers)
     rows = []
     for roi in rois:
@@ -175,6 +169,13 @@ def overview_html(subject, layers, layer_r2_tsv, counts_tsv, partition_tsv, out_
                      '<th class="name">ROI</th><th>voxels</th><th>median unique A</th><th>median shared</th>'
                      '<th>median unique B</th><th>median R2(A+B)</th></tr></thead>'
                      f'<tbody>{"".join(rows)}</tbody></table>')
+    if viewer_href:
+        parts.append(f'<p class="note">Interactive 3D/flat view of these results: <a href="{html.escape(viewer_href)}" '
+                     f'target="_blank">{html.escape(viewer_href)}</a> (relative to the folder holding report.html). '
+                     f'pycortex\'s WebGL viewer must be served over HTTP, not opened as a file: run '
+                     f'<code>python -m http.server --bind 127.0.0.1 8000</code> in the workflow folder and open '
+                     f'<code>http://127.0.0.1:8000/{html.escape(viewer_href)}</code>.</p>')
+
     parts.append(f'<p class="note">From results/{html.escape(subject)}/summary/layer_r2.tsv, best_layer_counts.tsv '
                  f'and partition.tsv (also in this report, with min and max).</p>')
     _write(out_html, _page(f"{subject}: overview", "\n".join(parts), _FILTER_JS))
@@ -220,7 +221,7 @@ def split_sizes(prepared_path) -> dict:
 
 
 def _kv_table(items, cls=""):
-    rows = "".join(f'<tr><td class="name">{html.escape(str(k))}</td><td class="name">{v}</td></tr>'
+    rows = "".join(f'<tr><td class="name">{html.escape(str(k))}</td><td class="name wrap">{v}</td></tr>'
                    for k, v in items)
     return f'<table class="{cls}"><tbody>{rows}</tbody></table>'
 
