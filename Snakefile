@@ -14,6 +14,7 @@ include: "workflow/rules/data.smk"
 include: "workflow/rules/fit.smk"
 include: "workflow/rules/partition.smk"
 include: "workflow/rules/maps.smk"
+include: "workflow/rules/report.smk"
 
 
 # The default target. It lives here because Snakemake takes the default target only

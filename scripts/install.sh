@@ -6,6 +6,9 @@
 #    configured sources (a local CPU wheel where the machine provides one).
 #  - inkscape (ROI outlines on flatmaps): installed with apt-get when running as root
 #    and INSTALL_INKSCAPE is not 0; without it maps are drawn without outlines.
+#  - chromium (the browser tests of the report and the WebGL viewer, driven by Playwright
+#    without a browser download): installed the same way unless INSTALL_CHROMIUM is 0;
+#    without it those tests are skipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
@@ -33,5 +36,14 @@ if [ "${INSTALL_INKSCAPE:-1}" != 0 ] && ! command -v inkscape >/dev/null 2>&1; t
       || echo "install: inkscape could not be installed; flatmaps will have no ROI outlines"
   else
     echo "install: inkscape not found (needs root/apt); flatmaps will have no ROI outlines"
+  fi
+fi
+
+if [ "${INSTALL_CHROMIUM:-1}" != 0 ] && [ ! -x /usr/bin/chromium ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium) \
+      || echo "install: chromium could not be installed; the browser tests will be skipped"
+  else
+    echo "install: /usr/bin/chromium not found (needs root/apt); the browser tests will be skipped"
   fi
 fi

@@ -47,6 +47,12 @@ MAP_PARTITION = f"{RESULTS}/maps/partition/{{a}}+{{b}}/{{kind}}.png"
 FIGURES = {"partition": f"{RESULTS}/figures/partition_by_roi.png",
            "best_layer": f"{RESULTS}/figures/best_layer_by_roi.png"}
 BENCHMARK = f"{RESULTS}/benchmarks/{{job}}.tsv"
+# Report pages: the answers per subject, the methods and provenance of the run, and a
+# static pycortex WebGL viewer per subject (a folder; serve it over HTTP).
+REPORT_OVERVIEW = f"{RESULTS}/report/overview.html"
+REPORT_PROVENANCE = "results/report/methods_provenance.html"
+VIEWER = f"{RESULTS}/viewer"
+VIEWER_INDEX = "index.html"
 
 # ------------------------------------------------------------------ logs
 LOGS = "logs/{subject}"
@@ -67,6 +73,9 @@ LOG = {
     "map_best_layer": f"{LOGS}/maps/best_layer.log",
     "map_r2": f"{LOGS}/maps/r2_{{layer}}.log",
     "map_partition": f"{LOGS}/maps/partition_{{a}}+{{b}}_{{kind}}.log",
+    "report_overview": f"{LOGS}/report/overview.log",
+    "report_provenance": "logs/report/methods_provenance.log",
+    "viewer": f"{LOGS}/viewer.log",
 }
 
 # ------------------------------------------------------------------ the workflow's pycortex store

@@ -1,0 +1,100 @@
+# The report's pages: the answers per subject (HTML tables from the summary TSVs), the
+# methods and provenance of the run, and a static pycortex WebGL viewer per subject.
+
+
+report: "../report/workflow.rst"
+
+
+localrules:
+    report_overview,
+    report_provenance,
+
+
+rule report_overview:
+    """Per subject: ROI x (voxels, best layer and its share, median R2 per layer), and per pair the median unique A / shared / unique B per ROI."""
+    input:
+        layer_r2=layout.path(layout.SUMMARY, subject="{subject}", table="layer_r2"),
+        counts=layout.path(
+            layout.SUMMARY, subject="{subject}", table="best_layer_counts"
+        ),
+        partition=layout.path(layout.SUMMARY, subject="{subject}", table="partition"),
+    output:
+        report(
+            layout.REPORT_OVERVIEW,
+            category="0 Overview",
+            subcategory="{subject}",
+            caption="../report/overview.rst",
+            labels={
+                "subject": "{subject}",
+                "page": "answers per ROI",
+                "ROIs": ", ".join(ROIS),
+                "layers": ", ".join(LAYERS),
+            },
+        ),
+    log:
+        layout.LOG["report_overview"],
+    conda:
+        ENV
+    threads: 1
+    resources:
+        mem_mb=500,
+        runtime=5,
+    params:
+        layers=LAYERS,
+        viewer=lambda wc: viewer_href(wc.subject) if VIEWER_ENABLED else None,
+    script:
+        "../../scripts/report_overview.py"
+
+
+rule report_provenance:
+    """Every setting that changes a number, split sizes and seeds, commit, versions, date, the config as run."""
+    input:
+        prepared=expand(layout.PREPARED, subject=SUBJECTS),
+    output:
+        report(
+            layout.REPORT_PROVENANCE,
+            category="0 Overview",
+            subcategory="Methods and provenance",
+            caption="../report/provenance.rst",
+            labels={"page": "methods and provenance"},
+        ),
+    log:
+        layout.LOG["report_provenance"],
+    conda:
+        ENV
+    threads: 1
+    resources:
+        mem_mb=500,
+        runtime=5,
+    params:
+        run=provenance_config(),
+        subjects=SUBJECTS,
+    script:
+        "../../scripts/report_provenance.py"
+
+
+rule viewer:
+    """A static pycortex WebGL viewer: R2 per layer, best layer, one pair's partitions (serve over HTTP)."""
+    input:
+        cache=layout.MAP_CACHE_OK,
+        roi_info=layout.INPUTS["roi_info"],
+        fits=expand(layout.FIT, subject="{subject}", model=LAYERS),
+        best_layer=layout.BEST_LAYER,
+        partition=viewer_partition,
+    output:
+        directory(layout.VIEWER),
+    log:
+        layout.LOG["viewer"],
+    conda:
+        ENV
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=20,
+    params:
+        m=map_params,
+        layers=LAYERS,
+        r2=config["maps"]["r2"],
+        partition=config["maps"]["partition"],
+    script:
+        "../../scripts/viewer.py"
