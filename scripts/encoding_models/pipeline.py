@@ -260,7 +260,7 @@ def summaries(prepared_path, layers, fit_paths, best_layer_path, pairs, partitio
                 d = partition.describe(r2[keep] / nc[keep])
                 row.update({f"{k}_r2_over_nc": v for k, v in d.items()})
             if sig is not None:
-                row.update(_significance_counts(sig, m))
+                row.update(_significance_counts(sig, m & ~np.isnan(r2)))
             rows.append(row)
     _write_tsv(pd.DataFrame(rows), out_layer_r2)
 
@@ -286,7 +286,8 @@ def summaries(prepared_path, layers, fit_paths, best_layer_path, pairs, partitio
                 row.update({f"{key}_{s}": desc[s] for s in ("median", "min", "max")})
             if sig is not None:
                 for k, v in sig.items():
-                    row.update({f"{name}_{k}": value for name, value in _significance_counts(v, m).items()})
+                    counts = _significance_counts(v, m & ~np.isnan(d["r2_joint"]))
+                    row.update({f"{name}_{k}": value for name, value in counts.items()})
             prow.append(row)
     columns = ["roi", "pair", "layer_a", "layer_b", "n_voxels", "n_undefined"] + [
         f"{key}_{s}" for key in layout.PARTITION_KINDS for s in ("median", "min", "max")]
@@ -297,7 +298,7 @@ def summaries(prepared_path, layers, fit_paths, best_layer_path, pairs, partitio
 
 
 def _significance_counts(sig, member):
-    """Number and fraction of an ROI's voxels that are significant."""
+    """Number and fraction of an ROI's voxels (those with a defined R2) that are significant."""
     n = int(member.sum())
     k = int((sig & member).sum())
     return {"n_significant": k, "fraction_significant": k / n if n else float("nan")}
