@@ -120,7 +120,11 @@ def test_masked_and_r2_over_nc_maps_exist(demo_run):
 
 
 def test_a_stats_change_reruns_only_statistics_summaries_and_maps(demo_run):
-    counts = job_counts(snakemake(demo_run, "-n", "--config", "stats={seed: 7}").stdout)
+    overrides = os.path.join(demo_run, "stats_overrides.yaml")
+    with open(overrides, "w") as fh:
+        fh.write("stats: {seed: 7, permutations: 500}\n")
+    counts = job_counts(snakemake(demo_run, "-n", "--configfile", os.path.join(demo_run, "config", "config.yaml"),
+                                  overrides).stdout)
     assert counts["stats_model"] == 15 and counts["stats_partition"] == 10 and counts["summaries"] == 1
     assert counts["map_layer_r2"] == 5 and counts["map_best_layer"] == 1
     for rule in ("demo_subject", "prepare", "crossprod", "fit", "partition", "best_layer"):
