@@ -12,6 +12,7 @@ validate(config, "workflow/schemas/config.schema.yaml")
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/fit.smk"
+include: "workflow/rules/stats.smk"
 include: "workflow/rules/partition.smk"
 include: "workflow/rules/maps.smk"
 include: "workflow/rules/report.smk"

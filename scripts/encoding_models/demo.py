@@ -10,7 +10,11 @@ turns that anatomy into a subject that follows the data contract exactly:
 - five layers of 100 features from a latent chain (each layer shares variance with
   its neighbours and has its own), voxel responses from a known layer mixture per ROI
   (early areas prefer early layers, category areas late ones) plus noise whose level
-  sets ``noise_ceiling_avgreps``.
+  sets ``noise_ceiling_avgreps``;
+- ground truth for the statistics: a fraction ``null_fraction`` of the bigmask are null
+  voxels (noise only, no signal, noise ceiling 0; ``null_voxel`` in ground_truth.h5),
+  and an optional ``Noise`` layer (when listed in ``layers``) whose features are
+  independent of every other layer and of every response.
 """
 from __future__ import annotations
 
@@ -22,6 +26,8 @@ VOLUME_SHAPE = (31, 100, 100)           # pycortex S1 / fullhead, (z, y, x)
 BRAIN_NII_SHAPE = VOLUME_SHAPE[::-1]    # what get_full_volume's moveaxis turns into VOLUME_SHAPE
 
 # Which layer (index into the five layers) each ROI's voxels prefer.
+NOISE_LAYER = "Noise"     # the optional feature space unrelated to everything
+
 ROI_PREFERENCE = {"V1v": 0, "V1d": 0, "V2v": 1, "V2d": 1, "V3v": 2, "V3d": 1, "hV4": 2,
                   "OFA": 3, "OPA": 3, "EBA": 3, "FFA-1": 4, "FFA-2": 4, "PPA": 4, "RSC": 4}
 
@@ -87,9 +93,19 @@ def _to_nsd_flat(volume):
 
 
 def make_subject(anat, *, layers, n_images=1500, n_shared=300, n_zero_reps=12, n_voxels=4000,
-                 n_features=100, layer_correlation=0.6, seed=0) -> dict:
-    """All arrays of a demo subject, ready to be written at the contract's paths."""
+                 n_features=100, layer_correlation=0.6, null_fraction=0.1, seed=0) -> dict:
+    """All arrays of a demo subject, ready to be written at the contract's paths.
+
+    null_fraction: share of the bigmask's voxels that are pure noise (no signal; their
+    noise_ceiling_avgreps is 0). A ``Noise`` entry of layers gets features independent
+    of everything (drawn from a separate stream, so the other layers and the responses
+    do not depend on whether it is listed).
+    """
+    if not 0 <= null_fraction < 1:
+        raise ValueError(f"null_fraction must be in [0, 1), got {null_fraction}")
     rng = np.random.default_rng(seed)
+    all_layers = list(layers)
+    layers = [layer for layer in all_layers if layer != NOISE_LAYER]
     n_layers = len(layers)
     rois = nsd_rois(anat)
     in_roi = np.logical_or.reduce(list(rois.values()))
@@ -154,8 +170,24 @@ def make_subject(anat, *, layers, n_images=1500, n_shared=300, n_zero_reps=12, n
     zero = rng.choice(np.flatnonzero(~shared), n_zero_reps, replace=False)
     n_reps[zero] = 0
     noise = rng.standard_normal((n_images, n_vox)) * rep_sd[None, :] / np.sqrt(np.maximum(n_reps, 1))[:, None]
+    # null voxels (a separate stream, so the other voxels are what they were without them):
+    # noise only, unit single-trial sd, noise ceiling 0
+    null_rng = np.random.default_rng([seed, 1])
+    null = np.zeros(n_vox, dtype=bool)
+    null[null_rng.choice(n_vox, int(round(null_fraction * n_vox)), replace=False)] = True
+    signal[:, null] = 0.0
+    nc[null] = 0.0
+    noise[:, null] = null_rng.standard_normal((n_images, int(null.sum()))) / np.sqrt(np.maximum(n_reps, 1))[:, None]
     betas = (signal + noise).astype(np.float32)
     betas[n_reps == 0] = np.nan
+    if NOISE_LAYER in all_layers:
+        features[NOISE_LAYER] = (np.random.default_rng([seed, 2]).standard_normal((n_images, n_features))
+                                 * spectrum).astype(np.float32)
+        features = {layer: features[layer] for layer in all_layers}
+        mix_out = np.zeros((n_vox, len(all_layers)))
+        mix_out[:, [all_layers.index(layer) for layer in layers]] = mix.T
+    else:
+        mix_out = mix.T
 
     roi_info = {
         "voxel_mask": voxel_mask,
@@ -167,7 +199,7 @@ def make_subject(anat, *, layers, n_images=1500, n_shared=300, n_zero_reps=12, n
     image_info = {"unique_ims": rng.choice(73000, n_images, replace=False),
                   "n_reps": n_reps, "shared1000": shared}
     return {"betas": betas, "image_info": image_info, "roi_info": roi_info, "features": features,
-            "preferred_layer": preferred, "mixture": mix.T}
+            "preferred_layer": preferred, "mixture": mix_out, "null_voxel": null}
 
 
 def write_subject(files, subject, ground_truth_path):
@@ -188,6 +220,7 @@ def write_subject(files, subject, ground_truth_path):
     with atomic_path(ground_truth_path) as tmp, h5py.File(tmp, "w") as f:
         f.create_dataset("preferred_layer", data=subject["preferred_layer"])
         f.create_dataset("mixture", data=subject["mixture"])
+        f.create_dataset("null_voxel", data=subject["null_voxel"])
 
 
 def write_s1_anatomy(store, out_path):

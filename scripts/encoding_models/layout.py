@@ -35,6 +35,8 @@ CROSSPROD = f"{RESULTS}/crossprod/{{layer}}.h5"
 FIT = f"{RESULTS}/fits/{{model}}.h5"
 PARTITION = f"{RESULTS}/partition/{{a}}+{{b}}.h5"
 BEST_LAYER = f"{RESULTS}/best_layer.h5"
+STATS_MODEL = f"{RESULTS}/stats/{{model}}.h5"
+STATS_PARTITION = f"{RESULTS}/stats/partition/{{a}}+{{b}}.h5"
 SUMMARY_TABLES = ("layer_r2", "best_layer_counts", "partition")
 SUMMARY = f"{RESULTS}/summary/{{table}}.tsv"
 ROI_SUMMARY = f"{RESULTS}/rois/{{roi}}/summary.tsv"
@@ -43,6 +45,7 @@ MAP_CACHE_OK = f"{RESULTS}/maps/.pycortex_cache.ok"
 ROI_OUTLINES = f"{RESULTS}/maps/roi_outlines.json"
 MAP_BEST_LAYER = f"{RESULTS}/maps/best_layer.png"
 MAP_R2 = f"{RESULTS}/maps/r2/{{layer}}.png"
+MAP_R2_OVER_NC = f"{RESULTS}/maps/r2_over_nc/{{layer}}.png"
 MAP_PARTITION = f"{RESULTS}/maps/partition/{{a}}+{{b}}/{{kind}}.png"
 FIGURES = {"partition": f"{RESULTS}/figures/partition_by_roi.png",
            "best_layer": f"{RESULTS}/figures/best_layer_by_roi.png"}
@@ -76,6 +79,9 @@ LOG = {
     "report_overview": f"{LOGS}/report/overview.log",
     "report_provenance": "logs/report/methods_provenance.log",
     "viewer": f"{LOGS}/viewer.log",
+    "map_r2_over_nc": f"{LOGS}/maps/r2_over_nc_{{layer}}.log",
+    "stats_model": f"{LOGS}/stats/{{model}}.log",
+    "stats_partition": f"{LOGS}/stats/partition_{{a}}+{{b}}.log",
 }
 
 # ------------------------------------------------------------------ the workflow's pycortex store
@@ -123,6 +129,7 @@ MAP_TITLES = {
     "unique_a": "{subject}: unique variance {a} (vs {b})",
     "unique_b": "{subject}: unique variance {b} (vs {a})",
     "shared": "{subject}: shared variance {a} & {b}",
+    "r2_over_nc": "{subject}: R2 / noise ceiling, {layer}",
 }
 
 
@@ -133,6 +140,19 @@ MAP_COLORBAR_LABELS = {
     "unique_a": "unique variance of {a} over {b}: R2({a}+{b}) - R2({b}) (fraction of variance)",
     "unique_b": "unique variance of {b} over {a}: R2({a}+{b}) - R2({a}) (fraction of variance)",
     "shared": "variance shared by {a} and {b}: R2({a}) + R2({b}) - R2({a}+{b}) (fraction of variance)",
+    "r2_over_nc": "{layer}: R2 / noise ceiling (fraction of explainable variance)",
+}
+
+# Which q-value of which statistics file masks a map (maps.mask: fdr): map kind ->
+# (statistics of the layer's model / the pair / the joint model, dataset of q-values).
+# Shared variance has no test: its map is never masked.
+MAP_MASK_Q = {
+    "r2": ("model", "q_r2"),
+    "r2_over_nc": ("model", "q_r2"),
+    "best_layer": ("layers", "q_r2"),
+    "r2_joint": ("joint", "q_r2"),
+    "unique_a": ("partition", "q_unique_a"),
+    "unique_b": ("partition", "q_unique_b"),
 }
 
 

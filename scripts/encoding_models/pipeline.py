@@ -143,26 +143,135 @@ def best_layer(fit_paths, layers, out_path):
                         "layers": np.array(layers)})
 
 
+# --------------------------------------------------------------------------- statistics
+def _val_design(crossprod_paths):
+    """A model's validation design [n_val x p+1] from its layers' files, assembled like
+    ``_design`` (every layer's feature columns, then the first layer's intercept)."""
+    parts = [read_h5(p, ["x_val"])["x_val"] for p in crossprod_paths]
+    return np.concatenate([x[:, :-1] for x in parts] + [parts[0][:, -1:]], axis=1)
+
+
+def _val_predictions(fit_path, crossprod_paths, voxel_index, device):
+    """Validation predictions of a fitted model as a callable over voxel slices
+    (x_val @ weights, made block by block, never all at once)."""
+    import torch
+    fit_res = read_h5(fit_path, ["weights", "voxel_index"])
+    if not np.array_equal(fit_res["voxel_index"], voxel_index):
+        raise ValueError(f"{fit_path}: voxel_index differs from prepared.h5; rerun the fits")
+    x = torch.as_tensor(_val_design(crossprod_paths), dtype=torch.float64, device=device)
+    w = fit_res["weights"]
+    if w.shape[0] != x.shape[1]:
+        raise ValueError(f"{fit_path}: weights have {w.shape[0]} rows, the design {x.shape[1]} columns; rerun the fit")
+    return lambda sl: x @ torch.as_tensor(w[:, sl], dtype=torch.float64, device=device)
+
+
+def _val_responses(val_path):
+    """Validation responses [n_val x V], as the fits read them (prepare's split file)."""
+    return responses.SplitResponses(val_path)[:, :]
+
+
+def stats_model(model, fit_path, crossprod_paths, val_path, prepared_path, *, n_permutations, seed,
+                device, batch_size, out_path, threads=None):
+    """Permutation p-values of one model's validation R2 (stats.permutation_test_r2), with
+    BH q-values across the voxels of the map. Never changes the fit."""
+    from . import ridge, stats
+    ridge.configure_runtime(threads)
+    dev = ridge.resolve_device(device)
+    prep = read_h5(prepared_path, ["voxel_index"])
+    y = _val_responses(val_path)
+    pred = _val_predictions(fit_path, crossprod_paths, prep["voxel_index"], dev)
+    res = stats.permutation_test_r2(y, pred, n_permutations=n_permutations, seed=seed,
+                                    batch_size=batch_size, device=dev)
+    q = stats.fdr_q(res.p)
+    write_h5(out_path, {"p_r2": res.p, "q_r2": q, "r2": res.r2, "voxel_index": prep["voxel_index"]},
+             attrs={"model": model, "n_permutations": res.n_permutations,
+                    "n_permutations_requested": n_permutations, "seed": seed, "n_val": y.shape[0]})
+    log.info("%s: %d permutations (%d requested, %d validation images); %d of %d voxels with p < 0.05, "
+             "%d with q <= 0.05", model, res.n_permutations, n_permutations, y.shape[0],
+             int(np.nansum(res.p < 0.05)), res.p.size, int(stats.significant(q, 0.05).sum()))
+
+
+def stats_partition(a, b, fits, crossprods, val_path, prepared_path, *, n_boot, seed, device,
+                    batch_size, out_path, threads=None):
+    """Paired bootstrap of a pair's unique and shared variance (stats.pair_bootstrap):
+    95% percentile intervals, one-sided p-values of unique A > 0 and unique B > 0, BH
+    q-values across the voxels of each map.
+
+    fits: model -> fit path and crossprods: model -> its layers' crossprod paths, for the
+    models 'a', 'b' and 'ab'.
+    """
+    from . import ridge, stats
+    ridge.configure_runtime(threads)
+    dev = ridge.resolve_device(device)
+    prep = read_h5(prepared_path, ["voxel_index"])
+    y = _val_responses(val_path)
+    preds = {m: _val_predictions(fits[m], crossprods[m], prep["voxel_index"], dev) for m in ("a", "b", "ab")}
+    res = stats.pair_bootstrap(y, preds["a"], preds["b"], preds["ab"], n_boot=n_boot, seed=seed,
+                               batch_size=batch_size, device=dev)
+    out = {key: res[key] for key in ("p_unique_a", "p_unique_b", "unique_a_ci", "unique_b_ci", "shared_ci")}
+    out["q_unique_a"] = stats.fdr_q(res["p_unique_a"])
+    out["q_unique_b"] = stats.fdr_q(res["p_unique_b"])
+    write_h5(out_path, {**out, "voxel_index": prep["voxel_index"]},
+             attrs={"pair": layout.model_name((a, b)), "layer_a": a, "layer_b": b, "n_bootstrap": int(n_boot),
+                    "seed": seed, "confidence": 0.95, "n_val": y.shape[0]})
+    log.info("%s+%s: %d bootstrap samples; unique %s significant (q <= 0.05) in %d voxels, unique %s in %d",
+             a, b, n_boot, a, int(stats.significant(out["q_unique_a"], 0.05).sum()), b,
+             int(stats.significant(out["q_unique_b"], 0.05).sum()))
+
+
+def significance_blank(result_path, dataset, stats_paths, q_key, fdr_q):
+    """Voxels of a result map to leave blank: not significant at FDR level fdr_q.
+
+    stats_paths: one statistics file; for the best-layer map, one per layer in config
+    order (a voxel is kept when its best layer's R2 is significant; undefined best
+    layer: blank).
+    """
+    from . import stats
+    res = read_h5(result_path, [dataset, "voxel_index"])
+    sig = []
+    for path in stats_paths:
+        st = read_h5(path, [q_key, "voxel_index"])
+        if not np.array_equal(st["voxel_index"], res["voxel_index"]):
+            raise ValueError(f"{path}: voxel_index differs from {result_path}; rerun the statistics")
+        sig.append(stats.significant(st[q_key], fdr_q))
+    if len(sig) == 1 and dataset != "best_layer":
+        return ~sig[0]
+    best = np.asarray(res[dataset]).astype(int)
+    keep = np.zeros(best.shape, dtype=bool)
+    defined = best >= 0
+    keep[defined] = np.stack(sig)[best[defined], np.flatnonzero(defined)]
+    return ~keep
+
+
 # --------------------------------------------------------------------------- summaries
 def summaries(prepared_path, layers, fit_paths, best_layer_path, pairs, partition_paths,
-              out_layer_r2, out_counts, out_partition, nc_threshold=None):
+              out_layer_r2, out_counts, out_partition, nc_threshold=None, stats_paths=None,
+              stats_partition_paths=None, fdr_q=0.05):
     """The per-ROI tables answering the reference's questions 1, 2, 4 and 6.
 
     nc_threshold (optional): also report R2 divided by the noise ceiling, over voxels
     whose noise ceiling (as a fraction) is at least the threshold.
+    stats_paths / stats_partition_paths (optional, one per layer / pair): also report,
+    per ROI, the number and fraction of voxels significant at FDR level fdr_q for each
+    layer's R2 (n_significant, fraction_significant) and each pair's unique A and
+    unique B (n_significant_unique_a, fraction_significant_unique_a, ..._unique_b).
     """
     import pandas as pd
+    from . import stats
     prep = read_h5(prepared_path)
     rois, members, nc = list(prep["roi_names"]), prep["roi_members"], prep["noise_ceiling"]
     rows = []
-    for layer, path in zip(layers, fit_paths):
+    for li, (layer, path) in enumerate(zip(layers, fit_paths)):
         r2 = read_h5(path, ["r2"])["r2"]
+        sig = None if stats_paths is None else stats.significant(read_h5(stats_paths[li], ["q_r2"])["q_r2"], fdr_q)
         for roi, m in zip(rois, members):
             row = {"roi": roi, "layer": layer, **partition.describe(r2[m])}
             if nc_threshold is not None:
                 keep = m & (nc >= nc_threshold) & (nc > 0)
                 d = partition.describe(r2[keep] / nc[keep])
                 row.update({f"{k}_r2_over_nc": v for k, v in d.items()})
+            if sig is not None:
+                row.update(_significance_counts(sig, m & ~np.isnan(r2)))
             rows.append(row)
     _write_tsv(pd.DataFrame(rows), out_layer_r2)
 
@@ -173,19 +282,37 @@ def summaries(prepared_path, layers, fit_paths, best_layer_path, pairs, partitio
     _write_tsv(pd.DataFrame(counts), out_counts)
 
     prow = []
-    for (a, b), path in zip(pairs, partition_paths):
+    for pi, ((a, b), path) in enumerate(zip(pairs, partition_paths)):
         d = read_h5(path)
+        sig = None
+        if stats_partition_paths is not None:
+            st = read_h5(stats_partition_paths[pi], ["q_unique_a", "q_unique_b"])
+            sig = {k: stats.significant(st[f"q_{k}"], fdr_q) for k in ("unique_a", "unique_b")}
         for roi, m in zip(rois, members):
             row = {"roi": roi, "pair": layout.model_name((a, b)), "layer_a": a, "layer_b": b,
                    "n_voxels": int((m & ~np.isnan(d["r2_joint"])).sum())}
             row["n_undefined"] = int(np.isnan(d["r2_joint"][m]).sum())
             for key in layout.PARTITION_KINDS:
-                stats = partition.describe(d[key][m])
-                row.update({f"{key}_{s}": stats[s] for s in ("median", "min", "max")})
+                desc = partition.describe(d[key][m])
+                row.update({f"{key}_{s}": desc[s] for s in ("median", "min", "max")})
+            if sig is not None:
+                for k, v in sig.items():
+                    counts = _significance_counts(v, m & ~np.isnan(d["r2_joint"]))
+                    row.update({f"{name}_{k}": value for name, value in counts.items()})
             prow.append(row)
     columns = ["roi", "pair", "layer_a", "layer_b", "n_voxels", "n_undefined"] + [
         f"{key}_{s}" for key in layout.PARTITION_KINDS for s in ("median", "min", "max")]
+    if stats_partition_paths is not None:
+        columns += [f"{name}_{k}" for k in ("unique_a", "unique_b")
+                    for name in ("n_significant", "fraction_significant")]
     _write_tsv(pd.DataFrame(prow, columns=columns), out_partition)   # header only when no pairs
+
+
+def _significance_counts(sig, member):
+    """Number and fraction of an ROI's voxels (those with a defined R2) that are significant."""
+    n = int(member.sum())
+    k = int((sig & member).sum())
+    return {"n_significant": k, "fraction_significant": k / n if n else float("nan")}
 
 
 def _write_tsv(df, path):
@@ -226,7 +353,7 @@ def warm_pycortex_cache(store, pycortex_subject, xfm, roi_info_path, height, wit
 
 def result_flatmap(store, pycortex_subject, xfm, roi_info_path, result_path, dataset, *, cmap, vmin, vmax,
                    title, out_png, with_rois, height, legend=None, roi_list=None, colorbar_label=None,
-                   roi_outlines_path=None, blank=None):
+                   roi_outlines_path=None, blank=None, mask=None, mask_stats=(), noise_ceiling=None):
     """One flatmap of one dataset of a result file (``maps.render_flatmap``).
 
     legend: the configured layer list when the dataset holds layer indices (best layer):
@@ -236,13 +363,30 @@ def result_flatmap(store, pycortex_subject, xfm, roi_info_path, result_path, dat
     roi_outlines_path: the outlines JSON that ``warm_pycortex_cache`` wrote (ROIs of the
       tables, labelled); with_rois/roi_list: pycortex's inkscape overlay outlines too.
     blank: optional bool over the result's voxels (e.g. not significant): drawn blank.
+    mask: optional {"q_key": dataset, "fdr_q": level}, with mask_stats the statistics
+      file(s) holding the q-values: voxels not significant at that FDR level are blank
+      too (``significance_blank``).
+    noise_ceiling: optional {"prepared": prepared.h5, "threshold": fraction}: draw the
+      dataset divided by the noise ceiling, blank where the ceiling is below threshold.
     """
     from . import cortex_store, maps, palette
     cortex = cortex_store.import_cortex(store)
     rinfo = contract.load_roi_info(roi_info_path)
     res = read_h5(result_path, [dataset, "voxel_index"])
     values = np.asarray(res[dataset], dtype=float)
-    if blank is not None:
+    blank = np.zeros(values.shape, dtype=bool) if blank is None else np.asarray(blank, dtype=bool)
+    if mask is not None:
+        blank = blank | significance_blank(result_path, dataset, list(mask_stats), mask["q_key"], mask["fdr_q"])
+    if noise_ceiling is not None:
+        prep = read_h5(noise_ceiling["prepared"], ["noise_ceiling", "voxel_index"])
+        if not np.array_equal(prep["voxel_index"], res["voxel_index"]):
+            raise ValueError(f"{result_path}: voxel_index differs from {noise_ceiling['prepared']}")
+        nc = prep["noise_ceiling"]
+        low = ~(nc >= noise_ceiling["threshold"]) | ~(nc > 0)
+        blank = blank | low
+        with np.errstate(divide="ignore", invalid="ignore"):
+            values = values / np.where(low, 1.0, nc)
+    if blank.any():
         values = np.where(np.asarray(blank, dtype=bool), np.nan, values)
     categories = None
     if legend is not None:

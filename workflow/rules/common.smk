@@ -32,6 +32,13 @@ DOWNLOAD_SUBJECTS = [
 ]
 DEMO_SUBJECTS = [s for s in SUBJECTS if config["subjects"][s]["source"] == "demo"]
 ENV = "../../envs/encoding.yaml"
+STATS = dict(config["stats"])
+STATS_ON = bool(STATS["enabled"])
+MASK_ON = STATS_ON and config["maps"]["mask"] == "fdr"
+# R2 / noise-ceiling maps leave voxels below this noise ceiling blank
+NC_MAP_THRESHOLD = config["summary"]["noise_ceiling_threshold"]
+if NC_MAP_THRESHOLD is None:
+    NC_MAP_THRESHOLD = 0.1
 
 
 def _alt(values):
@@ -81,6 +88,12 @@ def all_outputs():
         out += expand(layout.FIT, subject=s, model=MODELS)
         out += [layout.path(layout.PARTITION, subject=s, a=a, b=b) for a, b in PAIRS]
         out += [layout.path(layout.BEST_LAYER, subject=s)]
+        if STATS_ON:
+            out += expand(layout.STATS_MODEL, subject=s, model=MODELS)
+            out += [
+                layout.path(layout.STATS_PARTITION, subject=s, a=a, b=b)
+                for a, b in PAIRS
+            ]
         out += expand(layout.SUMMARY, subject=s, table=layout.SUMMARY_TABLES)
         out += expand([layout.ROI_SUMMARY, layout.ROI_OVERVIEW], subject=s, roi=ROIS)
         if config["maps"]["enabled"]:
@@ -95,6 +108,7 @@ def map_files(subject):
     return (
         [layout.path(layout.MAP_BEST_LAYER, subject=subject)]
         + expand(layout.MAP_R2, subject=subject, layer=LAYERS)
+        + expand(layout.MAP_R2_OVER_NC, subject=subject, layer=LAYERS)
         + [
             layout.path(layout.MAP_PARTITION, subject=subject, a=a, b=b, kind=k)
             for a, b in PAIRS
@@ -183,3 +197,56 @@ def map_label(kind=None):
     return lambda wildcards: layout.map_colorbar_label(
         kind or wildcards.kind, **dict(wildcards.items())
     )
+
+
+# ------------------------------------------------------------------ statistics
+def layer_stats(wildcards):
+    """Statistics of every layer's R2 (for summaries), or none when stats are off."""
+    if not STATS_ON:
+        return []
+    return expand(layout.STATS_MODEL, subject=wildcards.subject, model=LAYERS)
+
+
+def pair_stats(wildcards):
+    if not STATS_ON:
+        return []
+    return [
+        layout.path(layout.STATS_PARTITION, subject=wildcards.subject, a=a, b=b)
+        for a, b in PAIRS
+    ]
+
+
+def map_mask_stats(kind=None):
+    """The statistics file(s) that mask a map of the given kind (or of the {kind}
+    wildcard) under maps.mask: fdr; none when the map is drawn unmasked."""
+
+    def inner(wildcards):
+        k = kind or wildcards.kind
+        if not MASK_ON or k not in layout.MAP_MASK_Q:
+            return []
+        source = layout.MAP_MASK_Q[k][0]
+        s = wildcards.subject
+        if source == "model":
+            return [layout.path(layout.STATS_MODEL, subject=s, model=wildcards.layer)]
+        if source == "layers":
+            return expand(layout.STATS_MODEL, subject=s, model=LAYERS)
+        if source == "joint":
+            model = layout.model_name((wildcards.a, wildcards.b))
+            return [layout.path(layout.STATS_MODEL, subject=s, model=model)]
+        return [
+            layout.path(layout.STATS_PARTITION, subject=s, a=wildcards.a, b=wildcards.b)
+        ]
+
+    return inner
+
+
+def map_mask(kind=None):
+    """params.mask of a map rule: which q-values at which level, or None (draw everything)."""
+
+    def inner(wildcards):
+        k = kind or wildcards.kind
+        if not MASK_ON or k not in layout.MAP_MASK_Q:
+            return None
+        return {"q_key": layout.MAP_MASK_Q[k][1], "fdr_q": STATS["fdr_q"]}
+
+    return inner

@@ -32,6 +32,7 @@ rule map_layer_r2:
         outlines=layout.ROI_OUTLINES,
         roi_info=layout.INPUTS["roi_info"],
         result=layout.path(layout.FIT, subject="{subject}", model="{layer}"),
+        stats=map_mask_stats("r2"),
     output:
         report(
             layout.MAP_R2,
@@ -55,6 +56,8 @@ rule map_layer_r2:
         title=map_title("r2"),
         label=map_label("r2"),
         legend=None,
+        mask=map_mask("r2"),
+        noise_ceiling=None,
     script:
         "../../scripts/flatmap.py"
 
@@ -65,6 +68,7 @@ use rule map_layer_r2 as map_best_layer with:
         outlines=layout.ROI_OUTLINES,
         roi_info=layout.INPUTS["roi_info"],
         result=layout.BEST_LAYER,
+        stats=map_mask_stats("best_layer"),
     output:
         report(
             layout.MAP_BEST_LAYER,
@@ -82,6 +86,8 @@ use rule map_layer_r2 as map_best_layer with:
         title=map_title("best_layer"),
         label=map_label("best_layer"),
         legend=LAYERS,
+        mask=map_mask("best_layer"),
+        noise_ceiling=None,
 
 
 use rule map_layer_r2 as map_partition with:
@@ -90,6 +96,7 @@ use rule map_layer_r2 as map_partition with:
         outlines=layout.ROI_OUTLINES,
         roi_info=layout.INPUTS["roi_info"],
         result=layout.PARTITION,
+        stats=map_mask_stats(),
     output:
         report(
             layout.MAP_PARTITION,
@@ -107,6 +114,40 @@ use rule map_layer_r2 as map_partition with:
         title=map_title(),
         label=map_label(),
         legend=None,
+        mask=map_mask(),
+        noise_ceiling=None,
+
+
+use rule map_layer_r2 as map_r2_over_nc with:
+    input:
+        cache=layout.MAP_CACHE_OK,
+        outlines=layout.ROI_OUTLINES,
+        roi_info=layout.INPUTS["roi_info"],
+        result=layout.path(layout.FIT, subject="{subject}", model="{layer}"),
+        prepared=layout.PREPARED,
+        stats=map_mask_stats("r2_over_nc"),
+    output:
+        report(
+            layout.MAP_R2_OVER_NC,
+            category="{subject}",
+            subcategory="Flatmaps: R2 / noise ceiling per layer",
+            caption="../report/map_r2_over_nc.rst",
+            labels={"layer": "{layer}"},
+        ),
+    log:
+        layout.LOG["map_r2_over_nc"],
+    params:
+        m=map_params,
+        dataset="r2",
+        colors=config["maps"]["r2_over_nc"],
+        title=map_title("r2_over_nc"),
+        label=map_label("r2_over_nc"),
+        legend=None,
+        mask=map_mask("r2_over_nc"),
+        noise_ceiling=lambda wc, input: {
+            "prepared": input.prepared,
+            "threshold": NC_MAP_THRESHOLD,
+        },
 
 
 rule roi_figures:

@@ -57,6 +57,8 @@ rule summaries:
             layout.path(layout.PARTITION, subject="{subject}", a=a, b=b)
             for a, b in PAIRS
         ],
+        stats=layer_stats,
+        stats_partition=pair_stats,
     output:
         layer_r2=report(
             layout.path(layout.SUMMARY, subject="{subject}", table="layer_r2"),
@@ -90,6 +92,7 @@ rule summaries:
         layers=LAYERS,
         pairs=PAIRS,
         nc_threshold=config["summary"]["noise_ceiling_threshold"],
+        fdr_q=STATS["fdr_q"] if STATS_ON else None,
     script:
         "../../scripts/summaries.py"
 
