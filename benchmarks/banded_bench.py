@@ -47,7 +47,7 @@ def main():
     torch.set_num_threads(args.threads)
     from encoding_models import banded, ridge
     from ridge_bench import design, make_data
-    ridge.tune_allocator()
+    ridge.configure_runtime()
     dev = ridge.resolve_device(args.device)
     sync = (lambda: torch.cuda.synchronize()) if dev.type == "cuda" else (lambda: None)
 

@@ -45,7 +45,7 @@ def main():
     import torch
     from encoding_models import ridge, stats
     torch.set_num_threads(args.threads)
-    ridge.tune_allocator()
+    ridge.configure_runtime()
     dev = ridge.resolve_device(args.device)
     sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
     y, preds = make_data(args.n_val, args.voxels)
