@@ -129,8 +129,10 @@ def test_a_stats_change_reruns_only_statistics_summaries_and_maps(demo_run):
     assert counts["map_layer_r2"] == 5 and counts["map_best_layer"] == 1
     for rule in ("demo_subject", "prepare", "crossprod", "fit", "partition", "best_layer"):
         assert rule not in counts, counts
+    # the report pages show the significant shares (overview) and the config as run (provenance)
     assert set(counts) <= {"stats_model", "stats_partition", "summaries", "roi_summary", "roi_figures", "all",
-                           "map_layer_r2", "map_best_layer", "map_partition", "map_r2_over_nc"}, counts
+                           "map_layer_r2", "map_best_layer", "map_partition", "map_r2_over_nc",
+                           "report_overview", "report_provenance"}, counts
 
 
 def test_stats_off_runs_no_stats_jobs(tmp_path):
