@@ -50,12 +50,10 @@ def _h5_dataset(path, name):
     return f, ds
 
 
-def _read(path, ds, rows, cols):
+def _read(path, ds, key=()):
+    """ds[key] (the whole dataset by default), a truncated file reported as such."""
     try:
-        if rows is None and cols is None:
-            return ds[()]
-        data = ds[np.sort(rows)] if rows is not None else ds[()]
-        return data[:, cols] if cols is not None else data
+        return ds[key]
     except OSError as e:  # truncated file: the header opens, the data does not read
         raise DataContractError(path, f"data cannot be read, file truncated or corrupt ({e})") from None
 
@@ -81,7 +79,7 @@ def load_features(path, n_rows=None) -> np.ndarray:
     """
     f, ds = _h5_dataset(path, FEATURES_DATASET)
     with f:
-        data = _read(path, ds, None, None)
+        data = _read(path, ds)
     if data.dtype.kind in "biu":
         data = data.astype(np.float64)
     elif data.dtype.kind != "f":
@@ -241,7 +239,7 @@ def scan_betas(path, good, voxel_index=None, precision="float32", on_block=None,
     kept_before = 0
     with f:
         for start in range(0, ds.shape[0], block_rows):
-            block = _read_rows(path, ds, start, block_rows)
+            block = _read(path, ds, slice(start, start + block_rows))
             g = good[start:start + block.shape[0]]
             nan = np.isnan(block)
             bad_rows = np.flatnonzero(nan.any(axis=1) & g)
@@ -269,10 +267,3 @@ def scan_betas(path, good, voxel_index=None, precision="float32", on_block=None,
     flat = np.flatnonzero(hi - lo == 0)
     if flat.size:
         raise DataContractError(path, f"{flat.size} voxel columns are constant over the images (first: {flat[:5].tolist()}); R2 is undefined there")
-
-
-def _read_rows(path, ds, start, n_rows):
-    try:
-        return ds[start:start + n_rows]
-    except OSError as e:
-        raise DataContractError(path, f"data cannot be read, file truncated or corrupt ({e})") from None
