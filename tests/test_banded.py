@@ -216,8 +216,8 @@ def test_partial_fraction_losses_choose_like_direct_losses(case):
     for c, wc in enumerate(w):
         s = torch.from_numpy(1 / np.sqrt(wc[owner]))
         cd = banded._prepare(xt.T @ xt, xo.T @ xo, s)
-        loss, bound = banded._approx_losses(cd, cd.qs.T @ (xt.T @ yt), cd.qs.T @ (xo.T @ yo), (yo * yo).sum(0),
-                                            torch.from_numpy(lam))
+        loss, bound = ridge.approx_holdout_losses(cd.terms, cd.qs.T @ (xt.T @ yt), cd.qs.T @ (xo.T @ yo),
+                                                  (yo * yo).sum(0), torch.from_numpy(lam))
         exact = flat[c * len(lam):(c + 1) * len(lam)]
         assert np.all(np.abs(loss.numpy() - exact) <= bound.numpy())
 

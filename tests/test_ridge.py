@@ -78,6 +78,42 @@ def test_batch_size_does_not_change_results_and_runs_are_bitwise_identical():
     assert r1.r2.tobytes() == r3.r2.tobytes() and np.array_equal(r1.best_index, r3.best_index)
 
 
+@pytest.mark.parametrize("design", ["plain", "ill_conditioned", "repeated_columns"])
+@pytest.mark.parametrize("intercept", ["penalized", "unpenalized"])
+def test_partial_fraction_losses_choose_what_the_direct_losses_choose(design, intercept, monkeypatch):
+    """The cheap losses (partial fractions + rounding bound) only decide where the bound
+    separates the best lambda; the choice equals the direct losses' choice for every voxel,
+    exact ties included (voxels whose train responses are zero tie every lambda)."""
+    xs, ys = make_data(23, p=30, n_vox=800, cond=1e8 if design == "ill_conditioned" else 1.0)
+    if design == "repeated_columns":   # equal eigenvalues: clusters summed directly
+        xs = [np.concatenate([x[:, :10], x[:, :10], x[:, 10:]], 1) for x in xs]
+    ys = [y.copy() for y in ys]
+    ys[0][:, :20] = 0.0                # zero on train: z = 0, every lambda ties
+    lam = ridge.reference_lambdas()
+    fast = ridge.fit_ridge(*xs, *ys, lam, intercept=intercept)
+    monkeypatch.setattr(ridge, "ERR_FACTOR", 1e300)   # no voxel separated: all direct
+    direct = ridge.fit_ridge(*xs, *ys, lam, intercept=intercept)
+    assert direct.n_direct == 800
+    assert 20 <= fast.n_direct < 800 // 4
+    assert np.array_equal(fast.best_index, direct.best_index)
+    assert fast.r2.tobytes() == direct.r2.tobytes() and fast.weights.tobytes() == direct.weights.tobytes()
+    assert fast.n_rescored == direct.n_rescored
+
+
+def test_partial_fraction_bound_covers_the_direct_losses():
+    xs, ys = make_data(29, p=30, n_vox=500, cond=1e6)
+    x_trn, x_out = (torch.from_numpy(x) for x in xs[:2])
+    y_trn, y_out = (torch.from_numpy(y.astype(np.float64)) for y in ys[:2])
+    evals, evecs = torch.linalg.eigh(x_trn.T @ x_trn)
+    terms = ridge.loss_terms(evals, evecs.T @ (x_out.T @ x_out) @ evecs)
+    z, zo, yy = evecs.T @ (x_trn.T @ y_trn), evecs.T @ (x_out.T @ y_out), (y_out * y_out).sum(0)
+    lam = ridge.reference_lambdas()
+    approx, bound = ridge.approx_holdout_losses(terms, z, zo, yy, torch.from_numpy(lam))
+    direct = ridge.holdout_losses(evals, z, zo, terms.m, yy, lam)
+    assert torch.all((approx - direct).abs() <= bound)
+    assert torch.all(bound <= 1e-9 * yy.abs())       # and is tight enough to decide
+
+
 def test_reference_lambda_grid():
     grid = ridge.reference_lambdas()
     assert grid.shape == (20,)

@@ -49,7 +49,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .ridge import _t, check_lambdas, holdout_losses, r2_score
+from .ridge import LossTerms, _t, approx_holdout_losses, check_lambdas, holdout_losses, loss_terms, r2_score
 
 
 # ------------------------------------------------------------------ candidates
@@ -94,12 +94,6 @@ def dirichlet_candidates(n_bands: int, n_iter: int, concentration=(0.1, 1.0), se
 
 
 # ------------------------------------------------------------------ fit
-# Consecutive eigenvalues closer than GAP_RTOL x the largest one form a cluster, whose
-# pairs are summed directly (the partial fractions below divide by eigenvalue gaps).
-GAP_RTOL = 1e-9
-# Rounding bound factor: the approximate losses are trusted to ERR_FACTOR * p * eps x
-# the sum of the magnitudes they are computed from (a GEMM's worst case is p * eps).
-ERR_FACTOR = 2.0
 # Candidate decompositions are kept for the whole fit up to this many bytes (else redone per batch).
 CACHE_BYTES = 1 << 30
 
@@ -138,73 +132,19 @@ def _band_columns(bands, n_features: int) -> np.ndarray:
 @dataclass
 class _Candidate:
     """One row of band_weights, decomposed: the rescaled problem's eigenbasis and the
-    matrices the losses need."""
-    evals: torch.Tensor    # [p] eigenvalues of S X'X S (ascending)
+    lambda-free terms of its holdout losses."""
     qs: torch.Tensor       # [p x p] S Q: z = qs' X'y, beta = qs @ coef
-    m: torch.Tensor        # [p x p] Q' S X_o'X_o S Q
-    mdiag: torch.Tensor    # [p] its diagonal
-    g: torch.Tensor        # [p x p] M_jk / (s_k - s_j) between clusters, 0 within
-    gnorm: float           # largest row sum of |G| (>= its spectral norm: |G| is symmetric)
-    mnorm: float           # largest row sum of |M| (>= its spectral norm)
-    blocks: list           # (a, b, M[a:b, a:b] with zero diagonal) for clusters of 2+
+    terms: LossTerms       # eigenvalues of S X'X S, M = Q' S X_o'X_o S Q and the partial fractions
+
+    @property
+    def evals(self):
+        return self.terms.evals
 
 
 def _prepare(gram_trn, gram_out, scale) -> _Candidate:
     ss = scale[:, None] * scale[None, :]
     evals, evecs = torch.linalg.eigh(gram_trn * ss)
-    m = evecs.T @ (gram_out * ss) @ evecs
-    msym = (m + m.T) / 2
-    top = float(evals.abs().max().clamp_min(torch.finfo(torch.float64).tiny))
-    cid = torch.cat([evals.new_zeros(1, dtype=torch.int64),
-                     torch.cumsum((evals[1:] - evals[:-1] > GAP_RTOL * top).to(torch.int64), 0)])
-    same = cid[:, None] == cid[None, :]
-    gap = evals[None, :] - evals[:, None]
-    g = torch.where(same, torch.zeros_like(msym), msym / torch.where(same, torch.ones_like(gap), gap))
-    blocks = []
-    counts = torch.bincount(cid).cpu().numpy()
-    starts = np.concatenate([[0], np.cumsum(counts)])
-    for a, b in zip(starts[:-1], starts[1:]):
-        if b - a > 1:
-            mb = msym[a:b, a:b].clone()
-            mb.fill_diagonal_(0)
-            blocks.append((int(a), int(b), mb))
-    return _Candidate(evals=evals, qs=scale[:, None] * evecs, m=m, mdiag=torch.diagonal(msym).clone(), g=g,
-                      gnorm=float(g.abs().sum(dim=1).max()), mnorm=float(msym.abs().sum(dim=1).max()),
-                      blocks=blocks)
-
-
-def _approx_losses(cand: _Candidate, z, zo, yy, lam):
-    """Holdout losses of every lambda [n_lambdas x batch] and a bound on their rounding error.
-
-    The same loss as ridge.holdout_losses, L = yy - 2 sum_j d_j zo_j z_j + z'DMDz, but the
-    quadratic term by partial fractions: for j != k, d_j d_k = (d_j - d_k) / (s_k - s_j), so
-
-        z'DMDz = sum_j d_j^2 M_jj z_j^2 + 2 sum_j d_j z_j (G z)_j,  G_jk = M_jk / (s_k - s_j),
-
-    where G z does not depend on lambda: one [p x p] @ [p x batch] product per candidate
-    instead of one per lambda. Pairs of (nearly) equal eigenvalues are summed directly.
-    The bound covers the cancellation this may cause (the magnitudes (d |z|)' |G| |z|,
-    bounded by || |G| || ||D z|| ||z||) and the rounding that the direct sum has too
-    (|| |M| || ||D z||^2, |linear term|, y_o'y_o).
-    """
-    d = 1.0 / (cand.evals[None, :] + lam[:, None])
-    d2 = d * d
-    zz = z * z
-    lin_cross = d @ torch.cat([zo * z, z * (cand.g @ z)], dim=1)   # one product for both terms
-    lin, cross = lin_cross[:, :z.shape[1]], lin_cross[:, z.shape[1]:]
-    diag_dz2 = d2 @ torch.cat([cand.mdiag[:, None] * zz, zz], dim=1)
-    dz2 = diag_dz2[:, z.shape[1]:]                           # ||D z||^2 per lambda
-    quad = diag_dz2[:, :z.shape[1]] + 2 * cross
-    for a, b, mb in cand.blocks:
-        zb = z[a:b]
-        for k in range(d.shape[0]):
-            dk = d[k, a:b]
-            quad[k] += ((mb * (dk[:, None] * dk[None, :])) @ zb).mul_(zb).sum(dim=0)
-    loss = yy[None, :] - 2 * lin + quad
-    size = (cand.gnorm * torch.sqrt(dz2 * zz.sum(dim=0)[None, :]) + cand.mnorm * dz2
-            + lin.abs() + yy.abs()[None, :])
-    bound = ERR_FACTOR * z.shape[0] * np.finfo(np.float64).eps * size
-    return loss, bound
+    return _Candidate(qs=scale[:, None] * evecs, terms=loss_terms(evals, evecs.T @ (gram_out * ss) @ evecs))
 
 
 def fit_banded_ridge(x_trn, x_out, x_val, y_trn, y_out, y_val, bands, lambdas, band_ratios=None, *,
@@ -227,7 +167,7 @@ def fit_banded_ridge(x_trn, x_out, x_val, y_trn, y_out, y_val, bands, lambdas, b
     has the least holdout sum of squared errors; ties go to the earlier candidate row, then
     to the lower lambda index. The intercept is unpenalised (centring on the train split).
 
-    Losses: every candidate's losses come from partial fractions (:func:`_approx_losses`,
+    Losses: every candidate's losses come from partial fractions (ridge.approx_holdout_losses,
     about 6 p^2 flops per voxel per candidate row instead of 2 p^2 per lambda), with a
     rounding bound; voxels where another candidate is within the bounds of the best are
     re-scored with ridge.holdout_losses (float64, as fit_ridge) for the candidate rows
@@ -299,7 +239,7 @@ def fit_banded_ridge(x_trn, x_out, x_val, y_trn, y_out, y_val, bands, lambdas, b
         bounds = torch.empty_like(losses)
         for c in range(n_cand):
             cd = candidate(c)
-            losses[c], bounds[c] = _approx_losses(cd, cd.qs.T @ ct, cd.qs.T @ co, yy, lam)
+            losses[c], bounds[c] = approx_holdout_losses(cd.terms, cd.qs.T @ ct, cd.qs.T @ co, yy, lam)
         flat, fbound = losses.view(n_cand * n_lam, width), bounds.view(n_cand * n_lam, width)
         best = torch.argmin(flat, dim=0)
         reach = (flat.gather(0, best[None, :]) + fbound.gather(0, best[None, :]))[0]
@@ -313,7 +253,7 @@ def fit_banded_ridge(x_trn, x_out, x_val, y_trn, y_out, y_val, bands, lambdas, b
                 cols = cont[c].any(dim=0).nonzero().flatten()
                 v = amb[cols]
                 cd = candidate(c)
-                exact = holdout_losses(cd.evals, cd.qs.T @ ct[:, v], cd.qs.T @ co[:, v], cd.m, yy[v], lambdas)
+                exact = holdout_losses(cd.evals, cd.qs.T @ ct[:, v], cd.qs.T @ co[:, v], cd.terms.m, yy[v], lambdas)
                 rows = slice(c * n_lam, (c + 1) * n_lam)
                 sub[rows, cols] = torch.where(cont[c][:, cols], exact, torch.inf)
                 flat[rows, v] = exact

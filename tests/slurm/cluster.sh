@@ -2,7 +2,10 @@
 # A single-node SLURM cluster on this machine, for the SLURM test.
 #   cluster.sh start STATE_DIR   install slurm-wlm + munge if missing (root, apt), start munged,
 #                                slurmctld and slurmd (no systemd), wait until the node is idle
-#   cluster.sh stop STATE_DIR    stop the daemons by their pid files
+#   cluster.sh stop STATE_DIR    stop the daemons by their pid files and remove the config
+#                                this script wrote (with it left behind, every SLURM client,
+#                                and so every snakemake start that loads the SLURM executor
+#                                plugin, waits ~9 s for a controller that is gone)
 # The config goes to /etc/slurm/slurm.conf, where every client looks (srun inside a job
 # does not see a SLURM_CONF set at submission); an existing config not written by this
 # script is never overwritten (the test is skipped instead).
@@ -19,7 +22,11 @@ stop() {
   sleep 1
 }
 
-if [ "$cmd" = stop ]; then stop; exit 0; fi
+if [ "$cmd" = stop ]; then
+  stop
+  if [ -f "$conf" ] && grep -qF "$marker" "$conf"; then rm -f "$conf"; fi
+  exit 0
+fi
 
 if ! command -v slurmctld >/dev/null 2>&1 || ! command -v munged >/dev/null 2>&1; then
   if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
