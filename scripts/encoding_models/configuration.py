@@ -6,7 +6,7 @@ pycortex. Every problem raises one ConfigError naming the config key.
 from __future__ import annotations
 
 from . import layout
-from .penalty import check_lambdas, parse_lambdas, reference_lambdas
+from .penalty import banded_reference_lambdas, check_lambdas, parse_lambdas, reference_lambdas
 
 
 class ConfigError(ValueError):
@@ -61,10 +61,50 @@ def check(config):
             check_lambdas(parse_lambdas(config["ridge"]["lambdas"]))
         except ValueError as e:
             raise ConfigError("ridge.lambdas", str(e)) from None
+    _check_joint(config)
+    _check_partition_sets(config)
     batch = config["ridge"]["batch_size"]
     if not isinstance(batch, int) or isinstance(batch, bool):
         raise ConfigError("ridge.batch_size", f"must be a whole number of voxels, got {batch!r}")
     _check_maps(config.get("maps", {}))
+
+
+def _check_joint(config):
+    r = config["ridge"]
+    if r.get("joint", "concatenated") != "banded":
+        return
+    if r.get("intercept", "auto") == "penalized":
+        raise ConfigError("ridge.intercept", "'penalized' cannot be combined with ridge.joint 'banded': banded ridge "
+                                             "centres on the train split (an unpenalised intercept), and so must every "
+                                             "model a banded partition compares; use 'auto' or 'unpenalized'")
+    if r.get("refit", False):
+        raise ConfigError("ridge.refit", "refit is not implemented for ridge.joint 'banded'")
+    if r["lambdas"] != "reference":
+        low = [v for v in parse_lambdas(r["lambdas"]) if v < 0]
+        if low:
+            raise ConfigError("ridge.lambdas", f"values {low} are negative: with ridge.joint 'banded' each band's "
+                                               "lambda is the overall scale times a band multiplier, so the scales "
+                                               "must be >= 0")
+
+
+def _check_partition_sets(config):
+    layers = list(config["layers"])
+    for k, pset in enumerate(config.get("partition_sets", [])):
+        unknown = [layer for layer in pset if layer not in layers]
+        if unknown:
+            raise ConfigError(f"partition_sets[{k}]", f"layer(s) {unknown} are not in 'layers' {layers}")
+        if not 2 <= len(set(pset)) <= 4 or len(set(pset)) != len(pset):
+            raise ConfigError(f"partition_sets[{k}]", f"a set has 2 to 4 different layers, got {list(pset)}")
+    names = [layout.model_name(s) for s in partition_sets(config)]
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise ConfigError("partition_sets", f"set(s) listed more than once: {dup}")
+
+
+def partition_sets(config) -> list:
+    """Each configured partition set as a tuple of layers in config order."""
+    layers = list(config["layers"])
+    return [tuple(layer for layer in layers if layer in set(pset)) for pset in config.get("partition_sets", [])]
 
 
 def _known_colormaps():
@@ -93,17 +133,39 @@ def _check_maps(maps):
             raise ConfigError(f"maps.{key}", f"vmin ({scale['vmin']}) must be below vmax ({scale['vmax']})")
 
 
+def joint(config) -> str:
+    return config["ridge"].get("joint", "concatenated")
+
+
+def intercept(config) -> str:
+    """The intercept handling of every fit: 'auto' resolves to penalized (concatenated) or
+    unpenalized (banded; every model, single layers too, so that partitions compare like with like)."""
+    value = config["ridge"].get("intercept", "auto")
+    if value != "auto":
+        return value
+    return "unpenalized" if joint(config) == "banded" else "penalized"
+
+
 def lambda_grid(config) -> list:
     if config["ridge"]["lambdas"] == "reference":
-        return [float(x) for x in reference_lambdas()]
+        grid = banded_reference_lambdas() if joint(config) == "banded" else reference_lambdas()
+        return [float(x) for x in grid]
     return parse_lambdas(config["ridge"]["lambdas"])
 
 
-def ridge_params(config) -> dict:
-    """Every setting that changes a fit's numbers (passed through params:, so a change reruns the fits)."""
+def ridge_params(config, layers=None) -> dict:
+    """Every setting that changes a fit's numbers (passed through params:, so a change reruns the fits).
+
+    layers: the model's layers. With ridge.joint 'banded', a model of 2+ layers also gets
+    joint and band_ratios (so changing the ratios reruns the joint fits only); with
+    'concatenated' the dict is the one the workflow always passed (no rerun of old results).
+    """
     r = config["ridge"]
-    return {"lambdas": lambda_grid(config), "intercept": r["intercept"], "refit": r["refit"],
-            "precision": r["input_precision"]}
+    out = {"lambdas": lambda_grid(config), "intercept": intercept(config), "refit": r["refit"],
+           "precision": r["input_precision"]}
+    if joint(config) == "banded" and layers is not None and len(layers) > 1:
+        out.update(joint="banded", band_ratios=[float(x) for x in r["band_ratios"]])
+    return out
 
 
 def uses_gpu(config) -> bool:

@@ -34,11 +34,13 @@ RESPONSES = f"{RESULTS}/responses/{{split}}.blocks"   # split: trn, holdout, val
 CROSSPROD = f"{RESULTS}/crossprod/{{layer}}.h5"
 FIT = f"{RESULTS}/fits/{{model}}.h5"
 PARTITION = f"{RESULTS}/partition/{{a}}+{{b}}.h5"
+PARTITION_SET = f"{RESULTS}/partition_sets/{{pset}}.h5"
 BEST_LAYER = f"{RESULTS}/best_layer.h5"
 STATS_MODEL = f"{RESULTS}/stats/{{model}}.h5"
 STATS_PARTITION = f"{RESULTS}/stats/partition/{{a}}+{{b}}.h5"
 SUMMARY_TABLES = ("layer_r2", "best_layer_counts", "partition")
 SUMMARY = f"{RESULTS}/summary/{{table}}.tsv"
+PARTITION_SETS_TABLE = "partition_sets"   # SUMMARY's table of the partition sets (only when sets are configured)
 ROI_SUMMARY = f"{RESULTS}/rois/{{roi}}/summary.tsv"
 ROI_OVERVIEW = f"{RESULTS}/rois/{{roi}}/overview.png"
 MAP_CACHE_OK = f"{RESULTS}/maps/.pycortex_cache.ok"
@@ -47,6 +49,7 @@ MAP_BEST_LAYER = f"{RESULTS}/maps/best_layer.png"
 MAP_R2 = f"{RESULTS}/maps/r2/{{layer}}.png"
 MAP_R2_OVER_NC = f"{RESULTS}/maps/r2_over_nc/{{layer}}.png"
 MAP_PARTITION = f"{RESULTS}/maps/partition/{{a}}+{{b}}/{{kind}}.png"
+MAP_PARTITION_SET = f"{RESULTS}/maps/partition_sets/{{pset}}/{{component}}.png"
 FIGURES = {"partition": f"{RESULTS}/figures/partition_by_roi.png",
            "best_layer": f"{RESULTS}/figures/best_layer_by_roi.png"}
 BENCHMARK = f"{RESULTS}/benchmarks/{{job}}.tsv"
@@ -68,6 +71,8 @@ LOG = {
     "crossprod": f"{LOGS}/crossprod/{{layer}}.log",
     "fit": f"{LOGS}/fits/{{model}}.log",
     "partition": f"{LOGS}/partition/{{a}}+{{b}}.log",
+    "partition_set": f"{LOGS}/partition_sets/{{pset}}.log",
+    "partition_set_summary": f"{LOGS}/partition_sets_summary.log",
     "best_layer": f"{LOGS}/best_layer.log",
     "summaries": f"{LOGS}/summaries.log",
     "roi_summary": f"{LOGS}/rois/{{roi}}.log",
@@ -82,6 +87,7 @@ LOG = {
     "map_r2_over_nc": f"{LOGS}/maps/r2_over_nc_{{layer}}.log",
     "stats_model": f"{LOGS}/stats/{{model}}.log",
     "stats_partition": f"{LOGS}/stats/partition_{{a}}+{{b}}.log",
+    "map_partition_set": f"{LOGS}/maps/partition_sets/{{pset}}_{{component}}.log",
 }
 
 # ------------------------------------------------------------------ the workflow's pycortex store
@@ -122,6 +128,23 @@ def models(layers) -> list:
     return list(layers) + [model_name(p) for p in pairs(layers)]
 
 
+def set_models(sets) -> list:
+    """The models that partition sets need beyond the single layers and pairs: every subset
+    of 3+ layers of each set (tuples in config order, so names match model_name), once."""
+    out = []
+    for pset in sets:
+        for k in range(3, len(pset) + 1):
+            for combo in itertools.combinations(pset, k):
+                if combo not in out:
+                    out.append(combo)
+    return [model_name(c) for c in out]
+
+
+def set_map_components(pset) -> list:
+    """The components of a set that are drawn: each layer's unique part and the part common to all."""
+    return [f"unique_{layer}" for layer in pset] + ["common_" + model_name(pset)]
+
+
 MAP_TITLES = {
     "best_layer": "{subject}: best layer per voxel",
     "r2": "{subject}: validation R2, {layer}",
@@ -130,6 +153,8 @@ MAP_TITLES = {
     "unique_b": "{subject}: unique variance {b} (vs {a})",
     "shared": "{subject}: shared variance {a} & {b}",
     "r2_over_nc": "{subject}: R2 / noise ceiling, {layer}",
+    "set_unique": "{subject}: unique variance {layer} (in {pset})",
+    "set_common": "{subject}: variance common to {pset}",
 }
 
 
@@ -141,6 +166,8 @@ MAP_COLORBAR_LABELS = {
     "unique_b": "unique variance of {b} over {a}: R2({a}+{b}) - R2({a}) (fraction of variance)",
     "shared": "variance shared by {a} and {b}: R2({a}) + R2({b}) - R2({a}+{b}) (fraction of variance)",
     "r2_over_nc": "{layer}: R2 / noise ceiling (fraction of explainable variance)",
+    "set_unique": "unique variance of {layer} in {pset}: R2({pset}) - R2(without {layer}) (fraction of variance)",
+    "set_common": "variance common to every layer of {pset} (commonality analysis; fraction of variance)",
 }
 
 # Which q-value of which statistics file masks a map (maps.mask: fdr): map kind ->
@@ -154,6 +181,13 @@ MAP_MASK_Q = {
     "unique_a": ("partition", "q_unique_a"),
     "unique_b": ("partition", "q_unique_b"),
 }
+
+
+def set_map_kind(component: str):
+    """(map kind, names) of a drawn component of a partition set ('unique_Conv1', 'common_A+B+C')."""
+    if component.startswith("unique_"):
+        return "set_unique", {"layer": component[len("unique_"):]}
+    return "set_common", {}
 
 
 def map_colorbar_label(map_kind: str, **names) -> str:

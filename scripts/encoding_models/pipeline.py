@@ -10,7 +10,7 @@ import logging
 
 import numpy as np
 
-from . import contract, layout, partition, responses, splits
+from . import commonality, contract, layout, partition, responses, splits
 from .io import atomic_path, read_h5, write_h5
 
 log = logging.getLogger("encoding_models")
@@ -97,34 +97,60 @@ def _design(crossprod_paths):
     def rows(key):      # X'Y: [p_layer + 1 x V]
         return np.concatenate([d[key][:-1] for d in parts] + [parts[0][key][-1:]], axis=0)
 
+    ends = np.cumsum([d["x_trn"].shape[1] - 1 for d in parts])
+    bands = [slice(int(a), int(b)) for a, b in zip(np.concatenate([[0], ends[:-1]]), ends)]
     return (columns("x_trn"), columns("x_holdout"), columns("x_val"),
-            rows("xty_trn"), rows("xty_holdout"))
+            rows("xty_trn"), rows("xty_holdout"), bands)
 
 
 # --------------------------------------------------------------------------- fit
 def fit(model, crossprod_paths, responses_paths, prepared_path, *, lambdas, intercept, refit, precision,
-        device, batch_size, out_path, threads=None):
-    """Fit one model (a layer or a layer pair) for every selected voxel.
+        device, batch_size, out_path, threads=None, joint="concatenated", band_ratios=None):
+    """Fit one model (a layer or several layers) for every selected voxel.
 
     Reads its layers' products, the holdout and validation responses in voxel blocks,
     and train responses only for the few near-tie voxels re-scored the reference's way.
+
+    joint='banded' (models of 2+ layers): banded ridge, one lambda per layer (band) per
+    voxel, from the lambda grid (overall scales) times band_ratios' candidates
+    (banded.ratio_candidates: the product grid for 3+ bands); the intercept is then
+    unpenalised. Writes band_lambdas [V x k] too, and best_lambda is the overall scale
+    (the geometric mean of the band lambdas).
     """
     from . import ridge
     lambdas = ridge.check_lambdas(lambdas)
     ridge.configure_runtime(threads)
     prep = read_h5(prepared_path, ["voxel_index"])
-    x_trn, x_holdout, x_val, xty_trn, xty_holdout = _design(crossprod_paths)
+    x_trn, x_holdout, x_val, xty_trn, xty_holdout, bands = _design(crossprod_paths)
     y = {split: responses.SplitResponses(responses_paths[split]) for split in responses.SPLITS}
-    res = ridge.fit_ridge(x_trn, x_holdout, x_val, y["trn"], y["holdout"], y["val"], lambdas,
-                          xty_trn=xty_trn, xty_holdout=xty_holdout, intercept=intercept, refit=refit,
-                          batch_size=batch_size, device=ridge.resolve_device(device))
-    write_h5(out_path, {"r2": res.r2, "best_lambda": res.best_lambda,
-                        "best_lambda_index": res.best_index, "voxel_index": prep["voxel_index"],
-                        "lambdas": lambdas, "weights": res.weights},
-             attrs={"model": model, "n_features": x_trn.shape[1] - 1, "intercept": intercept,
-                    "refit": refit, "precision": precision, "n_rescored": res.n_rescored})
-    log.info("%s: %d voxels, median R2 %.4f, %d near-tie voxels re-scored the reference's way",
-             model, res.r2.size, np.median(res.r2), res.n_rescored)
+    layers = layout.model_layers(model)
+    attrs = {"model": model, "n_features": x_trn.shape[1] - 1, "intercept": intercept,
+             "refit": refit, "precision": precision}
+    if joint == "banded" and len(bands) > 1:
+        from . import banded
+        if intercept != "unpenalized" or refit:
+            raise ValueError(f"{model}: banded ridge has an unpenalised intercept and no refit "
+                             f"(got intercept={intercept!r}, refit={refit!r})")
+        res = banded.fit_banded_ridge(x_trn, x_holdout, x_val, None, y["holdout"], y["val"], bands,
+                                      lambdas, band_ratios, xty_trn=xty_trn, xty_out=xty_holdout,
+                                      batch_size=batch_size, device=ridge.resolve_device(device))
+        write_h5(out_path, {"r2": res.r2, "best_lambda": lambdas[res.best_index],
+                            "best_lambda_index": res.best_index, "voxel_index": prep["voxel_index"],
+                            "lambdas": lambdas, "weights": res.weights, "band_lambdas": res.band_lambdas,
+                            "band_weights": res.band_weights, "best_candidate": res.best_candidate},
+                 attrs={**attrs, "joint": "banded", "bands": list(layers),
+                        "band_sizes": np.array([b.stop - b.start for b in bands]),
+                        "band_ratios": np.asarray(band_ratios, dtype=np.float64), "n_rescored": res.n_rescored})
+    else:
+        res = ridge.fit_ridge(x_trn, x_holdout, x_val, y["trn"], y["holdout"], y["val"], lambdas,
+                              xty_trn=xty_trn, xty_holdout=xty_holdout, intercept=intercept, refit=refit,
+                              batch_size=batch_size, device=ridge.resolve_device(device))
+        write_h5(out_path, {"r2": res.r2, "best_lambda": res.best_lambda,
+                            "best_lambda_index": res.best_index, "voxel_index": prep["voxel_index"],
+                            "lambdas": lambdas, "weights": res.weights},
+                 attrs={**attrs, "n_rescored": res.n_rescored})
+    log.info("%s: %d voxels, median R2 %.4f, %d near-tie voxels re-scored%s", model, res.r2.size,
+             np.nanmedian(res.r2), res.n_rescored, " (banded)" if joint == "banded" and len(bands) > 1 else "")
 
 
 # --------------------------------------------------------------------------- partition
@@ -134,6 +160,43 @@ def partition_pair(fit_a, fit_b, fit_ab, out_path):
         raise ValueError(f"{fit_ab}: voxel_index differs from its layers' fits; rerun the fits")
     parts = partition.variance_partition(a["r2"], b["r2"], ab["r2"])
     write_h5(out_path, {**parts, "voxel_index": ab["voxel_index"]})
+
+
+def partition_set(layers, fit_paths, out_path):
+    """Commonality components of a set of 2..4 layers from the fits of its subset models.
+
+    fit_paths: one per subset model, in the order of commonality.subsets(layers). Writes one
+    dataset per component (commonality.component_name), r2_full and voxel_index.
+    """
+    fits = [read_h5(p, ["r2", "voxel_index"]) for p in fit_paths]
+    subsets = commonality.subsets(layers)
+    if len(fits) != len(subsets):
+        raise ValueError(f"{out_path}: {len(subsets)} subset fits needed, got {len(fits)}")
+    for path, f in zip(fit_paths, fits):
+        if not np.array_equal(f["voxel_index"], fits[-1]["voxel_index"]):
+            raise ValueError(f"{path}: voxel_index differs from the other fits of the set; rerun the fits")
+    parts = commonality.commonality(layers, {s: f["r2"] for s, f in zip(subsets, fits)})
+    write_h5(out_path, {**parts, "r2_full": fits[-1]["r2"], "voxel_index": fits[-1]["voxel_index"]},
+             attrs={"layers": list(layers), "components": list(parts)})
+
+
+def partition_sets_summary(prepared_path, sets, set_paths, out_path):
+    """Per ROI and component of every set: n_voxels (defined), n_undefined (NaN R2), median, min, max."""
+    import pandas as pd
+    prep = read_h5(prepared_path)
+    rois, members = list(prep["roi_names"]), prep["roi_members"]
+    rows = []
+    for pset, path in zip(sets, set_paths):
+        d = read_h5(path)
+        names = list(commonality.commonality_coefficients(pset))
+        for roi, m in zip(rois, members):
+            for name in names:
+                stats = partition.describe(d[name][m])
+                rows.append({"roi": roi, "set": layout.model_name(pset), "component": name,
+                             "n_voxels": stats["n_voxels"], "n_undefined": stats["n_undefined"],
+                             "median": stats["median"], "min": stats["min"], "max": stats["max"]})
+    _write_tsv(pd.DataFrame(rows, columns=["roi", "set", "component", "n_voxels", "n_undefined",
+                                           "median", "min", "max"]), out_path)
 
 
 def best_layer(fit_paths, layers, out_path):

@@ -7,6 +7,7 @@ import sys
 sys.path.insert(0, os.path.join(workflow.basedir, "scripts"))
 
 from encoding_models import (
+    commonality,
     configuration,
     download as download_mod,
     layout,
@@ -25,7 +26,14 @@ ROIS = list(config["rois"])
 MERGED = dict(config.get("merged_rois", {}))
 PAIRS = layout.pairs(LAYERS)
 PAIR_NAMES = [layout.model_name(p) for p in PAIRS]
-MODELS = layout.models(LAYERS)
+# Partition sets (layers in config order) and the models of 3+ layers they add.
+SETS = configuration.partition_sets(config)
+SET_NAMES = [layout.model_name(s) for s in SETS]
+SETS_BY_NAME = dict(zip(SET_NAMES, SETS))
+MODELS = layout.models(LAYERS) + [
+    m for m in layout.set_models(SETS) if m not in layout.models(LAYERS)
+]
+SET_COMPONENTS = sorted({c for s in SETS for c in layout.set_map_components(s)})
 PYCORTEX_STORE = config["pycortex_store"]
 DOWNLOAD_SUBJECTS = [
     s for s in SUBJECTS if config["subjects"][s]["source"] == "download"
@@ -54,6 +62,8 @@ wildcard_constraints:
     kind=_alt(layout.PARTITION_KINDS),
     roi=_alt(ROIS),
     table=_alt(layout.SUMMARY_TABLES),
+    pset=_alt(SET_NAMES),
+    component=_alt(SET_COMPONENTS),
 
 
 # ------------------------------------------------------------------ helpers
@@ -77,6 +87,25 @@ def model_crossprods(wildcards):
     ]
 
 
+def fit_params(wildcards):
+    """The settings that change a model's numbers (joint and band ratios only for 2+ layers)."""
+    return configuration.ridge_params(config, layout.model_layers(wildcards.model))
+
+
+def set_fits(wildcards):
+    """The fits of every subset model of a partition set, in commonality.subsets order."""
+    return [
+        layout.path(layout.FIT, subject=wildcards.subject, model=layout.model_name(s))
+        for s in commonality.subsets(SETS_BY_NAME[wildcards.pset])
+    ]
+
+
+def set_files(subject):
+    return [
+        layout.path(layout.PARTITION_SET, subject=subject, pset=n) for n in SET_NAMES
+    ]
+
+
 def pycortex_target(subject):
     p = subject_cfg(subject)["pycortex"]
     return p["subject"], p["xfm"]
@@ -96,6 +125,13 @@ def all_outputs():
             ]
         out += expand(layout.SUMMARY, subject=s, table=layout.SUMMARY_TABLES)
         out += expand([layout.ROI_SUMMARY, layout.ROI_OVERVIEW], subject=s, roi=ROIS)
+        if SETS:
+            out += set_files(s)
+            out += [
+                layout.path(
+                    layout.SUMMARY, subject=s, table=layout.PARTITION_SETS_TABLE
+                )
+            ]
         if config["maps"]["enabled"]:
             out += map_files(s)
             out += [layout.path(layout.FIGURES["best_layer"], subject=s)]
@@ -113,6 +149,11 @@ def map_files(subject):
             layout.path(layout.MAP_PARTITION, subject=subject, a=a, b=b, kind=k)
             for a, b in PAIRS
             for k in layout.PARTITION_KINDS
+        ]
+        + [
+            layout.path(layout.MAP_PARTITION_SET, subject=subject, pset=n, component=c)
+            for n, s in zip(SET_NAMES, SETS)
+            for c in layout.set_map_components(s)
         ]
     )
 
@@ -190,6 +231,18 @@ def map_title(kind=None):
     return lambda wildcards: layout.map_title(
         kind or wildcards.kind, **dict(wildcards.items())
     )
+
+
+def set_map_title(wildcards):
+    kind, names = layout.set_map_kind(wildcards.component)
+    return layout.map_title(
+        kind, subject=wildcards.subject, pset=wildcards.pset, **names
+    )
+
+
+def set_map_label(wildcards):
+    kind, names = layout.set_map_kind(wildcards.component)
+    return layout.map_colorbar_label(kind, pset=wildcards.pset, **names)
 
 
 def map_label(kind=None):

@@ -70,7 +70,7 @@ rule crossprod:
 
 
 rule fit:
-    """Ridge for one model (a layer, or a pair A+B): lambda per voxel on holdout, R2 on val."""
+    """Ridge for one model (a layer, or layers A+B[+...]): lambda(s) per voxel on holdout, R2 on val."""
     input:
         **{
             split: layout.path(layout.RESPONSES, subject="{subject}", split=split)
@@ -90,7 +90,7 @@ rule fit:
     resources:
         **COMPUTE_RESOURCES,
     params:
-        ridge=configuration.ridge_params(config),
+        ridge=fit_params,
         batch_size=config["ridge"]["batch_size"],
         device=config["device"],
     script:

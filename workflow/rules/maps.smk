@@ -150,6 +150,31 @@ use rule map_layer_r2 as map_r2_over_nc with:
         },
 
 
+use rule map_layer_r2 as map_partition_set with:
+    input:
+        cache=layout.MAP_CACHE_OK,
+        outlines=layout.ROI_OUTLINES,
+        roi_info=layout.INPUTS["roi_info"],
+        result=layout.PARTITION_SET,
+    output:
+        report(
+            layout.MAP_PARTITION_SET,
+            category="{subject}",
+            subcategory="Flatmaps: partition sets",
+            caption="../report/map_partition_set.rst",
+            labels={"set": "{pset}", "map": "{component}"},
+        ),
+    log:
+        layout.LOG["map_partition_set"],
+    params:
+        m=map_params,
+        dataset=lambda wc: wc.component,
+        colors=config["maps"]["partition"],
+        title=set_map_title,
+        label=set_map_label,
+        legend=None,
+
+
 rule roi_figures:
     input:
         partition=layout.path(layout.SUMMARY, subject="{subject}", table="partition"),

@@ -3,6 +3,8 @@
 
 localrules:
     partition,
+    partition_set,
+    partition_sets_summary,
     best_layer,
     summaries,
     roi_summary,
@@ -26,6 +28,56 @@ rule partition:
         runtime=5,
     script:
         "../../scripts/partition.py"
+
+
+rule partition_set:
+    """Commonality components of a set of 2-4 layers: each layer's unique part, the parts
+    shared by each subset of its layers, and the part common to all (they sum to R2 of the set).
+    """
+    input:
+        fits=set_fits,
+    output:
+        layout.PARTITION_SET,
+    log:
+        layout.LOG["partition_set"],
+    conda:
+        ENV
+    threads: 1
+    resources:
+        mem_mb=500,
+        runtime=5,
+    params:
+        layers=lambda wc: list(SETS_BY_NAME[wc.pset]),
+    script:
+        "../../scripts/partition_set.py"
+
+
+rule partition_sets_summary:
+    """Per ROI, set and component: n_voxels, n_undefined, median, min, max."""
+    input:
+        prepared=layout.PREPARED,
+        sets=lambda wc: set_files(wc.subject),
+    output:
+        report(
+            layout.path(
+                layout.SUMMARY, subject="{subject}", table=layout.PARTITION_SETS_TABLE
+            ),
+            category="{subject}",
+            subcategory="Tables",
+            caption="../report/partition_sets_tsv.rst",
+        ),
+    log:
+        layout.LOG["partition_set_summary"],
+    conda:
+        ENV
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    params:
+        sets=[list(s) for s in SETS],
+    script:
+        "../../scripts/partition_sets_summary.py"
 
 
 rule best_layer:
