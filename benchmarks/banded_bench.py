@@ -47,7 +47,7 @@ def main():
     torch.set_num_threads(args.threads)
     from encoding_models import banded, ridge
     from ridge_bench import design, make_data
-    ridge.configure_runtime()
+    ridge.configure_runtime(args.threads)
     dev = ridge.resolve_device(args.device)
     sync = (lambda: torch.cuda.synchronize()) if dev.type == "cuda" else (lambda: None)
 
@@ -69,7 +69,7 @@ def main():
     for _ in range(args.repeats):
         sync()
         t0, c0 = time.perf_counter(), time.process_time()
-        cat = ridge.fit_ridge(*xs, *ys, lambdas, xty_trn=xty_trn, xty_out=xty_out, intercept=args.intercept,
+        cat = ridge.fit_ridge(*xs, *ys, lambdas, xty_trn=xty_trn, xty_holdout=xty_out, intercept=args.intercept,
                               batch_size=args.batch_size, device=dev)
         sync()
         t_cat, c_cat = min(t_cat, time.perf_counter() - t0), min(c_cat, time.process_time() - c0)
