@@ -166,8 +166,8 @@ MAP_COLORBAR_LABELS = {
     "unique_b": "unique variance of {b} over {a}: R2({a}+{b}) - R2({a}) (fraction of variance)",
     "shared": "variance shared by {a} and {b}: R2({a}) + R2({b}) - R2({a}+{b}) (fraction of variance)",
     "r2_over_nc": "{layer}: R2 / noise ceiling (fraction of explainable variance)",
-    "set_unique": "unique variance of {layer} in {pset}: R2({pset}) - R2(without {layer}) (fraction of variance)",
-    "set_common": "variance common to every layer of {pset} (commonality analysis; fraction of variance)",
+    "set_unique": "unique variance of {layer} in {pset}: R2(set) - R2(set without it) (fraction of variance)",
+    "set_common": "variance common to all of {pset} (fraction of variance)",
 }
 
 # Which q-value of which statistics file masks a map (maps.mask: fdr): map kind ->
