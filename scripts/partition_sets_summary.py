@@ -3,5 +3,6 @@ from encoding_models import pipeline
 from encoding_models.logs import rule_log
 
 with rule_log(snakemake.log[0]):
-    pipeline.partition_sets_summary(snakemake.input.prepared, snakemake.params.sets, list(snakemake.input.sets),
-                                    snakemake.output[0])
+    i, p = snakemake.input, snakemake.params
+    pipeline.partition_sets_summary(i.prepared, p.sets, list(i.sets), snakemake.output[0],
+                                    stats_paths=list(i.stats) or None, fdr_q=p.fdr_q)

@@ -4,10 +4,11 @@ import os
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 from encoding_models import commonality, configuration, layout
 from encoding_models.io import read_h5
-from workflow_helpers import job_counts, small_config, snakemake, write_config
+from workflow_helpers import ROOT, job_counts, small_config, snakemake, write_config
 
 SET3 = ["Conv1", "Conv3", "Conv5"]
 SETS = [SET3, ["Conv5", "Conv1"]]          # the second one out of config order on purpose
@@ -23,7 +24,13 @@ def fit(wd, model):
 
 
 def set_config(store, joint):
-    return small_config(store, layers=SET3, maps=False, ridge={"joint": joint}, partition_sets=SETS)
+    """Layers Conv1, Conv3, Conv5 and two partition sets, maps off, on the default config's
+    demo subject (1,500 images x 4,000 voxels): the test config's 600 images (120 for
+    validation) are too few for banded's gain to show above the noise of R2."""
+    with open(os.path.join(ROOT, "config", "config.yaml")) as fh:
+        subjects = yaml.safe_load(fh)["subjects"]
+    return small_config(store, layers=SET3, maps=False, ridge={"joint": joint}, partition_sets=SETS,
+                        subjects=subjects, stats={"bootstrap": 500})
 
 
 # ----------------------------------------------------------------- no runs
@@ -56,6 +63,14 @@ def test_dry_run_lists_banded_and_partition_set_jobs(tmp_path):
     assert counts["fit"] == 16 and counts["partition"] == 10          # 5 layers, 10 pairs, Conv1+Conv3+Conv5
     assert counts["partition_set"] == 1 and counts["partition_sets_summary"] == 1
     assert counts["map_partition_set"] == 4                           # 3 unique parts and the common part
+    assert counts["stats_partition_set"] == 1 and counts["stats_model"] == 16
+    # maps.mask fdr: the unique parts' maps read the set's statistics, the common part's does not
+    dag = snakemake(tmp_path, "-n",
+                    "results/demo/maps/partition_sets/Conv1+Conv3+Conv5/unique_Conv3.png").stdout
+    assert "results/demo/stats/partition_sets/Conv1+Conv3+Conv5.h5" in dag
+    dag = snakemake(tmp_path, "-n",
+                    "results/demo/maps/partition_sets/Conv1+Conv3+Conv5/common_Conv1+Conv3+Conv5.png").stdout
+    assert "stats_partition_set" not in dag
     for path in ("results/demo/fits/Conv1+Conv3+Conv5.h5", "results/demo/partition_sets/Conv1+Conv3+Conv5.h5",
                  "results/demo/summary/partition_sets.tsv",
                  "results/demo/maps/partition_sets/Conv1+Conv3+Conv5/common_Conv1+Conv3+Conv5.png"):
@@ -118,7 +133,37 @@ def test_banded_run_builds_every_output(set_runs):
             assert f.attrs["intercept"] == "unpenalized" and "band_lambdas" not in f
     with h5py.File(res(set_runs["concatenated"], "fits", "Conv1+Conv3.h5")) as f:
         assert f.attrs["intercept"] == "penalized" and "band_lambdas" not in f
+    # statistics: banded models and pairs get them as concatenated ones do; every set
+    # component gets an interval, a p-value and a q-value
+    for a, b in PAIRS:
+        st = read_h5(res(wd, "stats", "partition", f"{a}+{b}.h5"))
+        assert st["unique_a_ci"].shape == (st["voxel_index"].size, 2)
+    assert "q_r2" in read_h5(res(wd, "stats", "Conv1+Conv3+Conv5.h5"))
+    for s, layers in (("Conv1+Conv3+Conv5", SET3), ("Conv1+Conv5", ["Conv1", "Conv5"])):
+        st = read_h5(res(wd, "stats", "partition_sets", f"{s}.h5"))
+        n = st["voxel_index"].size
+        for name in commonality.commonality_coefficients(layers):
+            assert st[f"{name}_ci"].shape == (n, 2) and st[f"p_{name}"].shape == (n,)
+            ok = ~np.isnan(st[f"p_{name}"])
+            assert ok.mean() > 0.9 and np.all((st[f"p_{name}"][ok] > 0) & (st[f"p_{name}"][ok] <= 1))
+            assert np.all(st[f"q_{name}"][ok] >= st[f"p_{name}"][ok] - 1e-15)
     assert job_counts(snakemake(wd, "-n").stdout) == {}
+
+
+@pytest.mark.workflow
+@pytest.mark.parametrize("joint", ["concatenated", "banded"])
+def test_two_set_statistics_equal_the_pair_statistics(set_runs, joint):
+    """The same bootstrap samples of the same predictions: a 2-set's unique parts and common
+    part have the pair's intervals and p-values (to summation-order rounding)."""
+    wd = set_runs[joint]
+    s = read_h5(res(wd, "stats", "partition_sets", "Conv1+Conv5.h5"))
+    p = read_h5(res(wd, "stats", "partition", "Conv1+Conv5.h5"))
+    for set_name, pair_name in (("unique_Conv1", "unique_a"), ("unique_Conv5", "unique_b"),
+                                ("common_Conv1+Conv5", "shared")):
+        np.testing.assert_allclose(s[f"{set_name}_ci"], p[f"{pair_name}_ci"], atol=1e-12)
+    for set_name, pair_name in (("unique_Conv1", "unique_a"), ("unique_Conv5", "unique_b")):
+        a, b = s[f"p_{set_name}"], p[f"p_{pair_name}"]
+        assert np.mean(np.isclose(a, b, rtol=0, atol=2e-3, equal_nan=True)) > 0.999
 
 
 @pytest.mark.workflow
@@ -154,14 +199,19 @@ def test_partition_sets_summary_matches_the_files(set_runs):
     prep = read_h5(res(wd, "prepared.h5"))
     members = dict(zip(prep["roi_names"], prep["roi_members"]))
     t = pd.read_csv(res(wd, "summary", "partition_sets.tsv"), sep="\t")
-    assert list(t.columns) == ["roi", "set", "component", "n_voxels", "n_undefined", "median", "min", "max"]
+    assert list(t.columns) == ["roi", "set", "component", "n_voxels", "n_undefined", "median", "min", "max",
+                               "n_significant", "fraction_significant"]
     assert len(t) == len(members) * (7 + 3)
     for row in t.sample(30, random_state=0).itertuples():
         v = read_h5(res(wd, "partition_sets", f"{row.set}.h5"))[row.component][members[row.roi]]
+        q = read_h5(res(wd, "stats", "partition_sets", f"{row.set}.h5"))[f"q_{row.component}"][members[row.roi]]
         ok = ~np.isnan(v)
         assert row.n_voxels == ok.sum() and row.n_undefined == (~ok).sum()
         np.testing.assert_allclose([row.median, row.min, row.max],
                                    [np.median(v[ok]), v[ok].min(), v[ok].max()], rtol=1e-9, atol=1e-12)
+        assert row.n_significant == int(np.sum(ok & (np.nan_to_num(q, nan=1.0) <= 0.05)))
+    # the demo's layer mixtures give some layer a significant unique part somewhere
+    assert t[t.component.str.startswith("unique_")].n_significant.max() > 0
 
 
 def demo_comparison(concat_wd, banded_wd, pairs=PAIRS):
@@ -189,7 +239,7 @@ def demo_comparison(concat_wd, banded_wd, pairs=PAIRS):
 @pytest.mark.workflow
 def test_banded_beats_concatenated_on_the_demo(set_runs):
     cmp_ = demo_comparison(set_runs["concatenated"], set_runs["banded"])
-    print(f"demo (small config, pairs of Conv1/Conv3/Conv5): {cmp_}")
+    print(f"demo (default demo subject, pairs of Conv1/Conv3/Conv5): {cmp_}")
     assert cmp_["frac_banded_higher"] > 0.5
     assert cmp_["banded"]["median_joint_r2"] > cmp_["concatenated"]["median_joint_r2"]
     assert cmp_["banded"]["frac_negative_unique"] < cmp_["concatenated"]["frac_negative_unique"]
@@ -197,7 +247,6 @@ def test_banded_beats_concatenated_on_the_demo(set_runs):
 
 @pytest.mark.workflow
 def test_joint_and_ratio_changes_rerun_fits_and_downstream_only(set_runs):
-    import yaml
     def dry(wd, ridge):
         cfg = set_config("unused", "concatenated")
         path = os.path.join(wd, "overrides.yaml")

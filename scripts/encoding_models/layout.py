@@ -38,6 +38,7 @@ PARTITION_SET = f"{RESULTS}/partition_sets/{{pset}}.h5"
 BEST_LAYER = f"{RESULTS}/best_layer.h5"
 STATS_MODEL = f"{RESULTS}/stats/{{model}}.h5"
 STATS_PARTITION = f"{RESULTS}/stats/partition/{{a}}+{{b}}.h5"
+STATS_PARTITION_SET = f"{RESULTS}/stats/partition_sets/{{pset}}.h5"
 SUMMARY_TABLES = ("layer_r2", "best_layer_counts", "partition")
 SUMMARY = f"{RESULTS}/summary/{{table}}.tsv"
 PARTITION_SETS_TABLE = "partition_sets"   # SUMMARY's table of the partition sets (only when sets are configured)
@@ -87,6 +88,7 @@ LOG = {
     "map_r2_over_nc": f"{LOGS}/maps/r2_over_nc_{{layer}}.log",
     "stats_model": f"{LOGS}/stats/{{model}}.log",
     "stats_partition": f"{LOGS}/stats/partition_{{a}}+{{b}}.log",
+    "stats_partition_set": f"{LOGS}/stats/partition_set_{{pset}}.log",
     "map_partition_set": f"{LOGS}/maps/partition_sets/{{pset}}_{{component}}.log",
 }
 
@@ -172,7 +174,9 @@ MAP_COLORBAR_LABELS = {
 
 # Which q-value of which statistics file masks a map (maps.mask: fdr): map kind ->
 # (statistics of the layer's model / the pair / the joint model, dataset of q-values).
-# Shared variance has no test: its map is never masked.
+# Shared variance has no test: its map is never masked. A partition set's unique parts
+# are masked by their own q-values (set_unique_q); its common part, like shared
+# variance, is drawn unmasked.
 MAP_MASK_Q = {
     "r2": ("model", "q_r2"),
     "r2_over_nc": ("model", "q_r2"),
@@ -181,6 +185,11 @@ MAP_MASK_Q = {
     "unique_a": ("partition", "q_unique_a"),
     "unique_b": ("partition", "q_unique_b"),
 }
+
+
+def set_unique_q(component: str):
+    """q-value dataset (in STATS_PARTITION_SET) that masks a drawn set component, or None."""
+    return f"q_{component}" if set_map_kind(component)[0] == "set_unique" else None
 
 
 def set_map_kind(component: str):

@@ -180,23 +180,35 @@ def partition_set(layers, fit_paths, out_path):
              attrs={"layers": list(layers), "components": list(parts)})
 
 
-def partition_sets_summary(prepared_path, sets, set_paths, out_path):
-    """Per ROI and component of every set: n_voxels (defined), n_undefined (NaN R2), median, min, max."""
+def partition_sets_summary(prepared_path, sets, set_paths, out_path, stats_paths=None, fdr_q=None):
+    """Per ROI and component of every set: n_voxels (defined), n_undefined (NaN R2), median,
+    min, max; with statistics (stats_paths, one per set) also n_significant and
+    fraction_significant (q <= fdr_q, among the defined voxels)."""
     import pandas as pd
+    from . import stats as stats_mod
     prep = read_h5(prepared_path)
     rois, members = list(prep["roi_names"]), prep["roi_members"]
+    columns = ["roi", "set", "component", "n_voxels", "n_undefined", "median", "min", "max"]
+    if stats_paths:
+        columns += ["n_significant", "fraction_significant"]
     rows = []
-    for pset, path in zip(sets, set_paths):
+    for i, (pset, path) in enumerate(zip(sets, set_paths)):
         d = read_h5(path)
+        st = read_h5(stats_paths[i]) if stats_paths else None
+        if st is not None and not np.array_equal(st["voxel_index"], d["voxel_index"]):
+            raise ValueError(f"{stats_paths[i]}: voxel_index differs from {path}; rerun the statistics")
         names = list(commonality.commonality_coefficients(pset))
         for roi, m in zip(rois, members):
             for name in names:
-                stats = partition.describe(d[name][m])
-                rows.append({"roi": roi, "set": layout.model_name(pset), "component": name,
-                             "n_voxels": stats["n_voxels"], "n_undefined": stats["n_undefined"],
-                             "median": stats["median"], "min": stats["min"], "max": stats["max"]})
-    _write_tsv(pd.DataFrame(rows, columns=["roi", "set", "component", "n_voxels", "n_undefined",
-                                           "median", "min", "max"]), out_path)
+                desc = partition.describe(d[name][m])
+                row = {"roi": roi, "set": layout.model_name(pset), "component": name,
+                       "n_voxels": desc["n_voxels"], "n_undefined": desc["n_undefined"],
+                       "median": desc["median"], "min": desc["min"], "max": desc["max"]}
+                if st is not None:
+                    row.update(_significance_counts(stats_mod.significant(st[f"q_{name}"], fdr_q),
+                                                    m & ~np.isnan(d[name])))
+                rows.append(row)
+    _write_tsv(pd.DataFrame(rows, columns=columns), out_path)
 
 
 def best_layer(fit_paths, layers, out_path):
@@ -280,6 +292,40 @@ def stats_partition(a, b, fits, crossprods, val_path, prepared_path, *, n_boot, 
     log.info("%s+%s: %d bootstrap samples; unique %s significant (q <= 0.05) in %d voxels, unique %s in %d",
              a, b, n_boot, a, int(stats.significant(out["q_unique_a"], 0.05).sum()), b,
              int(stats.significant(out["q_unique_b"], 0.05).sum()))
+
+
+def stats_partition_set(layers, fits, crossprods, val_path, prepared_path, *, n_boot, seed, device,
+                        batch_size, out_path, threads=None):
+    """Paired bootstrap of every commonality component of a set of layers (the same
+    resampling as stats_partition): per component ``<name>_ci`` (95% percentile interval),
+    ``p_<name>`` (one-sided, component > 0) and ``q_<name>`` (BH across the map's voxels).
+
+    fits: one fit path per subset model in commonality.subsets(layers) order;
+    crossprods: layer -> its crossprod path.
+    """
+    from . import ridge, stats
+    ridge.configure_runtime(threads)
+    dev = ridge.resolve_device(device)
+    subsets = commonality.subsets(layers)
+    if len(fits) != len(subsets):
+        raise ValueError(f"{out_path}: {len(subsets)} subset fits needed, got {len(fits)}")
+    prep = read_h5(prepared_path, ["voxel_index"])
+    y = _val_responses(val_path)
+    preds = {layout.model_name(s): _val_predictions(f, [crossprods[layer] for layer in s], prep["voxel_index"], dev)
+             for s, f in zip(subsets, fits)}
+    components = {name: {layout.model_name(k): float(c) for k, c in coef.items()}
+                  for name, coef in commonality.commonality_coefficients(layers).items()}
+    res = stats.bootstrap_components(y, preds, components, n_boot=n_boot, seed=seed,
+                                     batch_size=batch_size, device=dev)
+    out = {"voxel_index": prep["voxel_index"]}
+    for name in components:
+        out[f"{name}_ci"] = res.ci[name]
+        out[f"p_{name}"] = res.p_positive[name]
+        out[f"q_{name}"] = stats.fdr_q(res.p_positive[name])
+    write_h5(out_path, out, attrs={"layers": list(layers), "components": list(components), "n_bootstrap": int(n_boot),
+                                   "seed": seed, "confidence": 0.95, "n_val": y.shape[0]})
+    log.info("%s: %d bootstrap samples; significant (q <= 0.05): %s", layout.model_name(layers), n_boot,
+             ", ".join(f"{n} {int(stats.significant(out[f'q_{n}'], 0.05).sum())}" for n in components))
 
 
 def significance_blank(result_path, dataset, stats_paths, q_key, fdr_q):

@@ -106,6 +106,16 @@ def set_files(subject):
     ]
 
 
+def set_stats(wildcards):
+    """Statistics of every partition set (for their summary), or none when stats are off."""
+    if not STATS_ON:
+        return []
+    return [
+        layout.path(layout.STATS_PARTITION_SET, subject=wildcards.subject, pset=n)
+        for n in SET_NAMES
+    ]
+
+
 def pycortex_target(subject):
     p = subject_cfg(subject)["pycortex"]
     return p["subject"], p["xfm"]
@@ -127,6 +137,11 @@ def all_outputs():
         out += expand([layout.ROI_SUMMARY, layout.ROI_OVERVIEW], subject=s, roi=ROIS)
         if SETS:
             out += set_files(s)
+            if STATS_ON:
+                out += [
+                    layout.path(layout.STATS_PARTITION_SET, subject=s, pset=n)
+                    for n in SET_NAMES
+                ]
             out += [
                 layout.path(
                     layout.SUMMARY, subject=s, table=layout.PARTITION_SETS_TABLE
@@ -291,6 +306,24 @@ def map_mask_stats(kind=None):
         ]
 
     return inner
+
+
+def set_mask_stats(wildcards):
+    """The set's statistics when its drawn component is masked (a layer's unique part)."""
+    if not MASK_ON or layout.set_unique_q(wildcards.component) is None:
+        return []
+    return [
+        layout.path(
+            layout.STATS_PARTITION_SET, subject=wildcards.subject, pset=wildcards.pset
+        )
+    ]
+
+
+def set_mask(wildcards):
+    q_key = layout.set_unique_q(wildcards.component)
+    if not MASK_ON or q_key is None:
+        return None
+    return {"q_key": q_key, "fdr_q": STATS["fdr_q"]}
 
 
 def map_mask(kind=None):

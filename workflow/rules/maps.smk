@@ -156,6 +156,7 @@ use rule map_layer_r2 as map_partition_set with:
         outlines=layout.ROI_OUTLINES,
         roi_info=layout.INPUTS["roi_info"],
         result=layout.PARTITION_SET,
+        stats=set_mask_stats,
     output:
         report(
             layout.MAP_PARTITION_SET,
@@ -173,6 +174,8 @@ use rule map_layer_r2 as map_partition_set with:
         title=set_map_title,
         label=set_map_label,
         legend=None,
+        mask=set_mask,
+        noise_ceiling=None,
 
 
 rule roi_figures:

@@ -57,6 +57,7 @@ rule partition_sets_summary:
     input:
         prepared=layout.PREPARED,
         sets=lambda wc: set_files(wc.subject),
+        stats=set_stats,
     output:
         report(
             layout.path(
@@ -76,6 +77,7 @@ rule partition_sets_summary:
         runtime=5,
     params:
         sets=[list(s) for s in SETS],
+        fdr_q=STATS["fdr_q"] if STATS_ON else None,
     script:
         "../../scripts/partition_sets_summary.py"
 

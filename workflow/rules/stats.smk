@@ -57,3 +57,34 @@ rule stats_partition:
         device=config["device"],
     script:
         "../../scripts/stats_partition.py"
+
+
+rule stats_partition_set:
+    """Paired bootstrap of every commonality component of a partition set: intervals, p-values, BH q-values."""
+    input:
+        fits=set_fits,
+        crossprod=lambda wc: [
+            layout.path(layout.CROSSPROD, subject=wc.subject, layer=layer)
+            for layer in SETS_BY_NAME[wc.pset]
+        ],
+        val=layout.path(layout.RESPONSES, subject="{subject}", split="val"),
+        prepared=layout.PREPARED,
+    output:
+        layout.STATS_PARTITION_SET,
+    log:
+        layout.LOG["stats_partition_set"],
+    benchmark:
+        layout.path(layout.BENCHMARK, subject="{subject}", job="stats_set_{pset}")
+    conda:
+        ENV
+    threads: config["job_threads"]
+    resources:
+        mem_mb=lambda wc, attempt: 4000 * attempt,
+        runtime=lambda wc, attempt: 20 * attempt,
+    params:
+        layers=lambda wc: list(SETS_BY_NAME[wc.pset]),
+        stats=STATS,
+        batch_size=config["ridge"]["batch_size"],
+        device=config["device"],
+    script:
+        "../../scripts/stats_partition_set.py"
