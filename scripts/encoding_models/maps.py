@@ -313,7 +313,7 @@ def crop_box(img, extents, outlines=None, margin=0.06) -> list:
 
 def render_flatmap(cortex, volume, subject, xfm, *, cmap, vmin, vmax, title, out_png, colorbar_label=None,
                    categories=None, roi_outlines=None, overlay_rois=False, overlay_roi_list=None,
-                   height=800, under=None, over=None, crop=True, metadata=None) -> dict:
+                   height=800, under=None, over=None, crop=True, metadata=None, blank_note=None) -> dict:
     """One flatmap with curvature shading, drawn with matplotlib so that its scale is honest.
 
     volume: pycortex-ordered values; NaN voxels are blank (curvature shows): put NaN for
@@ -327,6 +327,8 @@ def render_flatmap(cortex, volume, subject, xfm, *, cmap, vmin, vmax, title, out
       ``cmap`` a ListedColormap of those colours, vmin=-0.5, vmax=n-0.5).
     roi_outlines: ``roi_outlines``' result (outlines and labels of the configured ROIs);
       overlay_rois: also pycortex's overlay.svg outlines (needs inkscape), overlay_roi_list.
+    blank_note: what an uncoloured voxel inside the analysis means (e.g. "not significant"),
+      printed under the colourbar with the arrow note.
     crop: show only the part of the flatmap that holds data or ROI labels (with a margin),
       so that ROI names stay readable; False shows both whole hemispheres.
     Returns {"rois": names outlined, "extend": ..., "n_below"/"n_above": voxels beyond the
@@ -384,15 +386,21 @@ def render_flatmap(cortex, volume, subject, xfm, *, cmap, vmin, vmax, title, out
         cb = fig.colorbar(data_im, cax=cax, orientation="horizontal", extend=extend, extendfrac=0.06)
         cb.set_label(colorbar_label or "", fontsize=12)
         cb.ax.tick_params(labelsize=11)
+        notes = []
         if extend != "neither":
             beyond = {"min": f"below {vmin:g}", "max": f"above {vmax:g}",
                       "both": f"below {vmin:g} / above {vmax:g}"}[extend]
-            cax.text(1.0, -2.6, f"arrow colours: values {beyond}",
-                     transform=cax.transAxes, ha="right", va="top", fontsize=10, color="0.3")
+            notes.append(f"arrow colours: values {beyond}")
+        if blank_note:
+            notes.append(f"no colour: {blank_note}")
+        if notes:
+            cax.text(0.5 if blank_note else 1.0, -2.6, ";  ".join(notes), transform=cax.transAxes,
+                     ha="center" if blank_note else "right", va="top", fontsize=10, color="0.3")
     else:
         handles = [Patch(facecolor=c, edgecolor="0.3", label=n) for n, c in categories]
+        title_text = colorbar_label if not blank_note else f"{colorbar_label}\nno colour: {blank_note}"
         fig.legend(handles=handles, loc="lower center", ncol=min(len(handles), 7), fontsize=12,
-                   bbox_to_anchor=(0.5, 0.05 / fig_h), frameon=False, title=colorbar_label,
+                   bbox_to_anchor=(0.5, 0.05 / fig_h), frameon=False, title=title_text,
                    title_fontsize=12, handlelength=1.5)
     meta = {"Title": title, "Description": f"cmap={cm.name} vmin={vmin} vmax={vmax} extend={extend} "
                                            f"rois={','.join(drawn)} overlay_rois={bool(overlay_rois)}"}

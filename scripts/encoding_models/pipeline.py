@@ -484,14 +484,18 @@ def result_flatmap(store, pycortex_subject, xfm, roi_info_path, result_path, dat
     res = read_h5(result_path, [dataset, "voxel_index"])
     values = np.asarray(res[dataset], dtype=float)
     blank = np.zeros(values.shape, dtype=bool) if blank is None else np.asarray(blank, dtype=bool)
+    notes = []
     if mask is not None:
-        blank = blank | significance_blank(result_path, dataset, list(mask_stats), mask["q_key"], mask["fdr_q"])
+        masked = significance_blank(result_path, dataset, list(mask_stats), mask["q_key"], mask["fdr_q"])
+        notes.append(f"not significant, q > {mask['fdr_q']:g} ({int(masked.sum())} of {masked.size} voxels)")
+        blank = blank | masked
     if noise_ceiling is not None:
         prep = read_h5(noise_ceiling["prepared"], ["noise_ceiling", "voxel_index"])
         if not np.array_equal(prep["voxel_index"], res["voxel_index"]):
             raise ValueError(f"{result_path}: voxel_index differs from {noise_ceiling['prepared']}")
         nc = prep["noise_ceiling"]
         low = ~(nc >= noise_ceiling["threshold"]) | ~(nc > 0)
+        notes.append(f"noise ceiling < {noise_ceiling['threshold']:g} ({int(low.sum())})")
         blank = blank | low
         with np.errstate(divide="ignore", invalid="ignore"):
             values = values / np.where(low, 1.0, nc)
@@ -509,7 +513,7 @@ def result_flatmap(store, pycortex_subject, xfm, roi_info_path, result_path, dat
         maps.render_flatmap(cortex, vol, pycortex_subject, xfm, cmap=cmap, vmin=vmin, vmax=vmax, title=title,
                             out_png=tmp, colorbar_label=colorbar_label, categories=categories,
                             roi_outlines=outlines, overlay_rois=maps.use_rois(with_rois),
-                            overlay_roi_list=roi_list, height=height,
+                            overlay_roi_list=roi_list, height=height, blank_note="; ".join(notes) or None,
                             metadata={"Legend": ",".join(legend)} if legend is not None else None)
 
 
