@@ -16,6 +16,8 @@
    and its time is scaled linearly to all voxels (its cost is linear in V); the script
    says so. reference_s = n_layers x layer + n_pairs x pair.
 
+Before it, at NSD size on 2 cores, one line per target of issue 12 (5 layers <= 55 s,
+20 layers <= 600 s, every job's RSS <= 2048 MB) saying met or NOT met.
 Last line: end_to_end_s=<s> reference_s=<s> ratio=<x> max_job_rss_mb=<MB>
 """
 from __future__ import annotations
@@ -145,6 +147,13 @@ def main():
     for rule, (n, s, r) in sorted(by_rule.items()):
         print(f"  {rule:10s} {n:4d} jobs, {s:7.1f} s job time in all, max RSS {r:7.0f} MB")
     max_rss = max(r for _, r in jobs.values())
+    nsd_size = args.images == 10000 and args.voxels == 40000 and args.cores == 2
+    for what, value, limit, applies in (
+            ("end_to_end_s (5 layers)", end_to_end, 55.0, len(layers) == 5 and nsd_size),
+            ("end_to_end_s (20 layers)", end_to_end, 600.0, len(layers) == 20 and nsd_size),
+            ("max_job_rss_mb", max_rss, 2048.0, args.voxels == 40000)):
+        if applies:
+            print(f"target {what} <= {limit:g}: {value:.1f} {'met' if value <= limit else 'NOT met'}")
     print(f"end_to_end_s={end_to_end:.1f} reference_s={reference:.1f} ratio={reference / end_to_end:.1f} "
           f"max_job_rss_mb={max_rss:.0f}")
 
