@@ -86,6 +86,10 @@ def test_dry_run_lists_banded_and_partition_set_jobs(tmp_path):
     (["ridge={joint: banded, lambdas: [-0.005, 1.0]}"], ["ridge.lambdas", "banded"]),
     (["partition_sets=[[Conv1, FC6]]"], ["partition_sets[0]", "FC6"]),
     (["partition_sets=[[Conv1, Conv2, Conv3, Conv4, Conv5]]"], ["partition_sets"]),
+    (["ridge={joint: banded, band_ratios: [0.1, 0]}"], ["ridge.band_ratios", "position 1"]),
+    (["ridge={band_ratios: [-1]}"], ["ridge.band_ratios", "> 0"]),
+    (["ridge={joint: banded, band_ratios: [.inf, 1.0]}"], ["ridge.band_ratios", "finite"]),
+    (["ridge={joint: banded, band_ratios: [ten]}"], ["ridge.band_ratios", "ten"]),
 ])
 def test_bad_banded_or_set_config_is_refused_naming_the_keys(tmp_path, override, keys):
     write_config(tmp_path, small_config("store"))
@@ -94,6 +98,15 @@ def test_bad_banded_or_set_config_is_refused_naming_the_keys(tmp_path, override,
     for key in keys:
         assert key in r.stdout + r.stderr
     assert not (tmp_path / "results").exists()
+
+
+@pytest.mark.workflow
+def test_band_ratios_written_as_text_are_numbers(tmp_path):
+    """YAML reads 1e-2 as text and --config reads every nested value as text: both work."""
+    write_config(tmp_path, small_config("store", ridge={"joint": "banded", "band_ratios": ["1e-2", 1, "1e2"]}))
+    snakemake(tmp_path, "-n")
+    snakemake(tmp_path, "-n", "--config", "ridge={joint: banded, band_ratios: [0.1, 1, 10]}")
+    assert configuration.band_ratios({"ridge": {"band_ratios": ["1e-2", 1, "1e2"]}}) == [0.01, 1.0, 100.0]
 
 
 # ----------------------------------------------------------------- runs

@@ -223,6 +223,25 @@ def test_general_components():
     assert res.n_boot == 200 and np.all(res.p_positive["r2"] == 1 / 201)
 
 
+def test_rounding_level_components_are_not_significant():
+    """Models whose predictions agree to rounding (all shrunk to the mean by the largest
+    lambda, say): the component is at rounding level (~1e-14 here, below the bound of
+    the sums it is made of), and every bootstrap value has its sign. It must not test
+    as > 0; real components still do."""
+    rng = np.random.default_rng(3)
+    n, n_vox = 300, 64
+    y = rng.standard_normal((n, n_vox))
+    pred_a = 0.01 * y[::-1] + 1e-3 * rng.standard_normal((n, n_vox))     # nearly a constant prediction
+    pred_b = pred_a.copy()
+    pred_ab = pred_a + 1e-14 * (y - pred_a)     # closer to y by a few ulps of the residuals
+    pred_ab[:, 32:] += 0.3 * (y[:, 32:] - pred_a[:, 32:])               # second half: a real unique part
+    out = stats.pair_bootstrap(y, pred_a, pred_b, pred_ab, n_boot=200, seed=1)
+    tiny = out["unique_a"][:32]
+    assert np.all(tiny > 0) and np.all(tiny < 1e-13)                    # rounding-level, all positive
+    assert np.all(out["p_unique_a"][:32] == 1.0)                        # not evidence of anything
+    assert np.all(out["p_unique_a"][32:] == 1 / 201)                    # a real part still is
+
+
 # ------------------------------------------------------------------ FDR
 def test_fdr_equals_scipy_and_keeps_nan():
     p = np.random.default_rng(0).uniform(size=500) ** 3

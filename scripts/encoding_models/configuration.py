@@ -5,6 +5,8 @@ pycortex. Every problem raises one ConfigError naming the config key.
 """
 from __future__ import annotations
 
+import math
+
 from . import layout
 from .penalty import banded_reference_lambdas, check_lambdas, parse_lambdas, reference_lambdas
 
@@ -69,8 +71,25 @@ def check(config):
     _check_maps(config.get("maps", {}))
 
 
+def band_ratios(config) -> list:
+    """ridge.band_ratios as floats: YAML reads ``1e-2`` (no decimal point) as text and
+    ``--config`` reads every nested value as text; such strings are accepted as numbers."""
+    out = []
+    for k, v in enumerate(config["ridge"]["band_ratios"]):
+        try:
+            x = float(v) if not isinstance(v, bool) else None
+        except (TypeError, ValueError):
+            x = None
+        if x is None or not math.isfinite(x) or x <= 0:
+            raise ConfigError("ridge.band_ratios", f"position {k} is {v!r}: ratios between band lambdas must be "
+                                                   "finite numbers > 0")
+        out.append(x)
+    return out
+
+
 def _check_joint(config):
     r = config["ridge"]
+    band_ratios(config)          # checked whatever the joint mode (a typo should not wait for 'banded')
     if r.get("joint", "concatenated") != "banded":
         return
     if r.get("intercept", "auto") == "penalized":
@@ -164,7 +183,7 @@ def ridge_params(config, layers=None) -> dict:
     out = {"lambdas": lambda_grid(config), "intercept": intercept(config), "refit": r["refit"],
            "precision": r["input_precision"]}
     if joint(config) == "banded" and layers is not None and len(layers) > 1:
-        out.update(joint="banded", band_ratios=[float(x) for x in r["band_ratios"]])
+        out.update(joint="banded", band_ratios=band_ratios(config))
     return out
 
 

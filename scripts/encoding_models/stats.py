@@ -39,6 +39,14 @@ Bootstrap of variance-partition components (``bootstrap_components``, ``pair_boo
     about when p <= alpha. Unlike the permutation test this is an approximate
     (asymptotic) test.
 
+    Rounding: where the models' predictions agree to rounding (e.g. every model of a
+    pair chose the largest lambda and predicts little more than the mean), a component
+    whose coefficients sum to 0 is rounding noise, around 1e-15, but its sign is fixed
+    by the order of the sums, so every bootstrap value has it and the test would call
+    it significant. A bootstrap value counts as positive only above the rounding bound
+    ROUNDING_FACTOR * n * eps * sum_m |c_m| SSres_m / SStot (the error of the sums of
+    squares the component is made of); below it, "component > 0" is not supported.
+
 Reproducibility
     The arithmetic always runs on blocks of ``block`` voxels at fixed positions
     (0, block, 2*block, ...; the last one zero-padded): MKL's GEMM and FFT round a
@@ -61,6 +69,7 @@ import torch
 from .ridge import _t, r2_score
 
 BLOCK = 512   # voxels per arithmetic call; results are reproducible for a fixed block
+ROUNDING_FACTOR = 4.0   # bootstrap values within this many n * eps (relative) of 0 are not "> 0"
 
 PAIR_COMPONENTS = {
     "unique_a": {"ab": 1.0, "b": -1.0},            # R2_AB - R2_B
@@ -293,7 +302,8 @@ def bootstrap_components(y_val, predictions: Mapping, components: Mapping, *, n_
     the validation images jointly for y and all models (counts from bootstrap_weights).
     Returns BootstrapResult with, per component: estimate [V] (from r2_score on the
     validation set), ci [V x 2] (percentile interval at `confidence`, numpy's default
-    quantile interpolation), p_positive [V] = (1 + #{bootstrap value <= 0}) / (1 + n_boot).
+    quantile interpolation), p_positive [V] = (1 + #{bootstrap value <= its rounding
+    bound}) / (1 + n_boot) (see the module docstring, "Rounding").
     A voxel whose R2 is undefined, or with a non-finite bootstrap value (a resample
     with constant y), gets NaN.
     """
@@ -334,6 +344,7 @@ def bootstrap_components(y_val, predictions: Mapping, components: Mapping, *, n_
                         stack[:, 2 + j].add_(sq, alpha=coef[c][m])
                 del sq
             r2 = {m: 1 - ssres[m] / sstot_full for m in models}
+            eps_n = ROUNDING_FACTOR * n * torch.finfo(torch.float64).eps
             # R2 defined: y finite and not constant, predictions finite (non-finite sums)
             lo_hi = torch.aminmax(y, dim=0)
             ok = (lo_hi.max > lo_hi.min) & torch.isfinite(sstot_full)
@@ -348,7 +359,8 @@ def bootstrap_components(y_val, predictions: Mapping, components: Mapping, *, n_
                 total = sum(coef[c].values())
                 boot = total - g[2 + j] / sstot                     # [block x n_boot]
                 q = _quantiles(boot, levels)
-                p = (1.0 + (boot <= 0).sum(dim=1).to(torch.float64)) / (1.0 + n_boot)
+                tol = eps_n * sum(abs(v) * (ssres[m] / sstot_full).abs() for m, v in coef[c].items())
+                p = (1.0 + (boot <= tol[:, None]).sum(dim=1).to(torch.float64)) / (1.0 + n_boot)
                 e = sum(v * r2[m] for m, v in coef[c].items())
                 nan_t = torch.tensor(nan, dtype=torch.float64, device=device)
                 est[c][sl] = torch.where(ok, e, nan_t)[:width].cpu().numpy()
