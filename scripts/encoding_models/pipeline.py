@@ -126,7 +126,8 @@ def fit(model, crossprod_paths, responses_paths, prepared_path, *, lambdas, inte
     layers = layout.model_layers(model)
     attrs = {"model": model, "n_features": x_trn.shape[1] - 1, "intercept": intercept,
              "refit": refit, "precision": precision}
-    if joint == "banded" and len(bands) > 1:
+    is_banded = joint == "banded" and len(bands) > 1
+    if is_banded:
         from . import banded
         if intercept != "unpenalized" or refit:
             raise ValueError(f"{model}: banded ridge has an unpenalised intercept and no refit "
@@ -150,7 +151,7 @@ def fit(model, crossprod_paths, responses_paths, prepared_path, *, lambdas, inte
                             "lambdas": lambdas, "weights": res.weights},
                  attrs={**attrs, "n_rescored": res.n_rescored})
     log.info("%s: %d voxels, median R2 %.4f, %d near-tie voxels re-scored%s", model, res.r2.size,
-             np.nanmedian(res.r2), res.n_rescored, " (banded)" if joint == "banded" and len(bands) > 1 else "")
+             np.nanmedian(res.r2), res.n_rescored, " (banded)" if is_banded else "")
 
 
 # --------------------------------------------------------------------------- partition
@@ -162,16 +163,22 @@ def partition_pair(fit_a, fit_b, fit_ab, out_path):
     write_h5(out_path, {**parts, "voxel_index": ab["voxel_index"]})
 
 
+def _set_subsets(layers, fit_paths, out_path):
+    """The subset models of a partition set (commonality.subsets order), one per fit path."""
+    subsets = commonality.subsets(layers)
+    if len(fit_paths) != len(subsets):
+        raise ValueError(f"{out_path}: {len(subsets)} subset fits needed, got {len(fit_paths)}")
+    return subsets
+
+
 def partition_set(layers, fit_paths, out_path):
     """Commonality components of a set of 2..4 layers from the fits of its subset models.
 
     fit_paths: one per subset model, in the order of commonality.subsets(layers). Writes one
     dataset per component (commonality.component_name), r2_full and voxel_index.
     """
+    subsets = _set_subsets(layers, fit_paths, out_path)
     fits = [read_h5(p, ["r2", "voxel_index"]) for p in fit_paths]
-    subsets = commonality.subsets(layers)
-    if len(fits) != len(subsets):
-        raise ValueError(f"{out_path}: {len(subsets)} subset fits needed, got {len(fits)}")
     for path, f in zip(fit_paths, fits):
         if not np.array_equal(f["voxel_index"], fits[-1]["voxel_index"]):
             raise ValueError(f"{path}: voxel_index differs from the other fits of the set; rerun the fits")
@@ -306,9 +313,7 @@ def stats_partition_set(layers, fits, crossprods, val_path, prepared_path, *, n_
     from . import ridge, stats
     ridge.configure_runtime(threads)
     dev = ridge.resolve_device(device)
-    subsets = commonality.subsets(layers)
-    if len(fits) != len(subsets):
-        raise ValueError(f"{out_path}: {len(subsets)} subset fits needed, got {len(fits)}")
+    subsets = _set_subsets(layers, fits, out_path)
     prep = read_h5(prepared_path, ["voxel_index"])
     y = _val_responses(val_path)
     preds = {layout.model_name(s): _val_predictions(f, [crossprods[layer] for layer in s], prep["voxel_index"], dev)

@@ -257,8 +257,7 @@ class _PenalizedBasis:
         self.x_trn, self.x_holdout = x_trn, x_holdout
         self.design = (x_trn, x_holdout, x_val)     # the columns the weights apply to
         self.evals, self.evecs = torch.linalg.eigh(x_trn.T @ x_trn)
-        self.m = self.evecs.T @ (x_holdout.T @ x_holdout) @ self.evecs
-        self.terms = loss_terms(self.evals, self.m)
+        self.terms = loss_terms(self.evals, self.evecs.T @ (x_holdout.T @ x_holdout) @ self.evecs)
         self.fold = fold_designs
         if fold_designs:
             self.xq_trn, self.xq_holdout = x_trn @ self.evecs, x_holdout @ self.evecs
@@ -287,8 +286,7 @@ class _CentredBasis:
         xs_trn, self.xs_holdout, xs_val = (x[:, :-1] - self.mean for x in (x_trn, x_holdout, x_val))
         self.design = (xs_trn, self.xs_holdout, xs_val)
         self.evals, self.evecs = torch.linalg.eigh(xs_trn.T @ xs_trn)
-        self.m = self.evecs.T @ (self.xs_holdout.T @ self.xs_holdout) @ self.evecs
-        self.terms = loss_terms(self.evals, self.m)
+        self.terms = loss_terms(self.evals, self.evecs.T @ (self.xs_holdout.T @ self.xs_holdout) @ self.evecs)
         self.xq_val = xs_val @ self.evecs
 
     def project(self, y_trn, y_holdout, xty, xty_holdout) -> _Batch:
@@ -378,7 +376,7 @@ def fit_ridge(x_trn, x_holdout, x_val, y_trn, y_holdout, y_val, lambdas, *,
         # rounding bounds plus the near-tie tolerance (which the reference re-scoring uses).
         near = unresolved_voxels(approx, bound, best, tie_rtol * yy.abs())
         if near.numel():
-            losses = holdout_losses(basis.evals, batch.z[:, near], batch.z_holdout[:, near], basis.m,
+            losses = holdout_losses(basis.evals, batch.z[:, near], batch.z_holdout[:, near], basis.terms.m,
                                     yy[near], lambdas)
             chosen = torch.argmin(losses, dim=0)
             if scorer is not None:

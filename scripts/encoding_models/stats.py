@@ -322,6 +322,7 @@ def bootstrap_components(y_val, predictions: Mapping, components: Mapping, *, n_
     est = {c: np.full(n_vox, nan) for c in names}
     ci = {c: np.full((n_vox, 2), nan) for c in names}
     pp = {c: np.full(n_vox, nan) for c in names}
+    eps_n = ROUNDING_FACTOR * n * torch.finfo(torch.float64).eps   # rounding bound per unit of SSres/SStot
     for bsl, blocks in _batches(n_vox, batch_size, block):
         yb = _t(y_val[:, bsl], device)
         pbs = {m: _columns(predictions[m], bsl, n, device) for m in models}
@@ -344,7 +345,6 @@ def bootstrap_components(y_val, predictions: Mapping, components: Mapping, *, n_
                         stack[:, 2 + j].add_(sq, alpha=coef[c][m])
                 del sq
             r2 = {m: 1 - ssres[m] / sstot_full for m in models}
-            eps_n = ROUNDING_FACTOR * n * torch.finfo(torch.float64).eps
             # R2 defined: y finite and not constant, predictions finite (non-finite sums)
             lo_hi = torch.aminmax(y, dim=0)
             ok = (lo_hi.max > lo_hi.min) & torch.isfinite(sstot_full)
@@ -359,7 +359,7 @@ def bootstrap_components(y_val, predictions: Mapping, components: Mapping, *, n_
                 total = sum(coef[c].values())
                 boot = total - g[2 + j] / sstot                     # [block x n_boot]
                 q = _quantiles(boot, levels)
-                tol = eps_n * sum(abs(v) * (ssres[m] / sstot_full).abs() for m, v in coef[c].items())
+                tol = eps_n * sum(abs(v) * (1 - r2[m]).abs() for m, v in coef[c].items())   # 1 - R2 = SSres/SStot
                 p = (1.0 + (boot <= tol[:, None]).sum(dim=1).to(torch.float64)) / (1.0 + n_boot)
                 e = sum(v * r2[m] for m, v in coef[c].items())
                 nan_t = torch.tensor(nan, dtype=torch.float64, device=device)
