@@ -106,12 +106,12 @@ def set_files(subject):
     ]
 
 
-def set_stats(wildcards):
-    """Statistics of every partition set (for their summary), or none when stats are off."""
+def set_stats(subject):
+    """Statistics of every partition set, or none when stats are off."""
     if not STATS_ON:
         return []
     return [
-        layout.path(layout.STATS_PARTITION_SET, subject=wildcards.subject, pset=n)
+        layout.path(layout.STATS_PARTITION_SET, subject=subject, pset=n)
         for n in SET_NAMES
     ]
 
@@ -136,12 +136,7 @@ def all_outputs():
         out += expand(layout.SUMMARY, subject=s, table=layout.SUMMARY_TABLES)
         out += expand([layout.ROI_SUMMARY, layout.ROI_OVERVIEW], subject=s, roi=ROIS)
         if SETS:
-            out += set_files(s)
-            if STATS_ON:
-                out += [
-                    layout.path(layout.STATS_PARTITION_SET, subject=s, pset=n)
-                    for n in SET_NAMES
-                ]
+            out += set_files(s) + set_stats(s)
             out += [
                 layout.path(
                     layout.SUMMARY, subject=s, table=layout.PARTITION_SETS_TABLE

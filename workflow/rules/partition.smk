@@ -57,7 +57,7 @@ rule partition_sets_summary:
     input:
         prepared=layout.PREPARED,
         sets=lambda wc: set_files(wc.subject),
-        stats=set_stats,
+        stats=lambda wc: set_stats(wc.subject),
     output:
         report(
             layout.path(
