@@ -5,4 +5,4 @@ from encoding_models.logs import rule_log
 with rule_log(snakemake.log[0]):
     i, p = snakemake.input, snakemake.params
     report_pages.provenance_html(p.run["config"], p.run["ridge"], p.run["git"], dict(zip(p.subjects, i.prepared)),
-                                 snakemake.output[0])
+                                 snakemake.output[0], features=dict(zip(map(tuple, p.extracted), i.features)))

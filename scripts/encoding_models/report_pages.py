@@ -226,12 +226,37 @@ def _kv_table(items, cls=""):
     return f'<table class="{cls}"><tbody>{rows}</tbody></table>'
 
 
-def provenance_html(config, ridge, git, prepared, out_html, versions=None, date=None):
+def features_table(features) -> str:
+    """How each extracted layer's features were made (attributes of its file), as an HTML table.
+
+    features: {(subject, layer): features path}; files without extractor attributes are skipped."""
+    import h5py
+    head = ["subject", "layer", "extractor", "library", "model", "weights", "node", "preprocessing", "PCA",
+            "explained variance"]
+    rows = []
+    for (subject, layer), path in features.items():
+        with h5py.File(path, "r") as f:
+            a = {k: (v.item() if hasattr(v, "item") and np.size(v) == 1 else v) for k, v in f.attrs.items()}
+        if "extractor" not in a:
+            continue
+        pca = f"{a['pca_n_components']} components fitted on {a['pca_fit_on']} ({a['pca_n_fit_rows']} images); {a['pca_method']}"
+        cells = [subject, layer, a["extractor"], a["versions"], a["model"], a["weights"] + f" (seed {a['seed']})",
+                 a["node"], a["preprocessing"], pca, f"{100 * float(a['pca_explained_variance_ratio_total']):.1f} %"]
+        rows.append("<tr>" + "".join(f'<td class="name">{html.escape(str(c))}</td>' for c in cells) + "</tr>")
+    if not rows:
+        return ""
+    return ("<h2>Features extracted from the stimulus images</h2>"
+            f'<table id="features"><thead><tr>{"".join(f"<th>{h}</th>" for h in head)}</tr></thead>'
+            f'<tbody>{"".join(rows)}</tbody></table>')
+
+
+def provenance_html(config, ridge, git, prepared, out_html, versions=None, date=None, features=None):
     """The methods and provenance of a run: every setting that changes a number, split
     sizes and seeds per subject, the commit (and whether the tree was dirty), package
     versions, the date and the full config as run (YAML).
 
-    ridge: configuration.ridge_params(config); git: git_state(); prepared: {subject: prepared.h5}.
+    ridge: configuration.ridge_params(config); git: git_state(); prepared: {subject: prepared.h5};
+    features: {(subject, layer): features path} of the layers extracted from images (their attributes are shown).
     """
     import yaml
     versions = versions or package_versions()
@@ -270,6 +295,7 @@ def provenance_html(config, ridge, git, prepared, out_html, versions=None, date=
         rows.append("<tr>" + "".join(f'<td class="name">{html.escape(str(c))}</td>' for c in cells) + "</tr>")
     parts.append(f'<table id="splits"><thead><tr>{"".join(f"<th>{h}</th>" for h in head)}</tr></thead>'
                  f'<tbody>{"".join(rows)}</tbody></table>')
+    parts.append(features_table(features or {}))
     parts += ["<h2>Provenance</h2>",
               _kv_table([("git commit", f"<code>{html.escape(git['commit'])}</code>"),
                          ("tree dirty", dirty), ("date", html.escape(date))]),

@@ -39,6 +39,13 @@ DOWNLOAD_SUBJECTS = [
     s for s in SUBJECTS if config["subjects"][s]["source"] == "download"
 ]
 DEMO_SUBJECTS = [s for s in SUBJECTS if config["subjects"][s]["source"] == "demo"]
+DEMO_IMAGES_SUBJECTS = [
+    s for s in SUBJECTS if config["subjects"][s]["source"] == "demo_images"
+]
+# Layers extracted from the stimulus images: {extractor: {layer: node}} (features.smk),
+# and every (subject, layer) they produce.
+EXTRACTORS = configuration.extractors_used(config)
+EXTRACTED = [(s, layer) for s in SUBJECTS for ex in EXTRACTORS.values() for layer in ex]
 ENV = "../../envs/encoding.yaml"
 STATS = dict(config["stats"])
 STATS_ON = bool(STATS["enabled"])
@@ -217,14 +224,25 @@ def download_url(wildcards):
 def download_names():
     """The file names (relative to a subject's folder) the download rule may produce."""
     names = [re.escape(n) for n in layout.INPUT_NAMES.values()]
-    prefix, suffix = layout.FEATURES_NAME.split("{layer}")
-    return "|".join(names + [f"{re.escape(prefix)}[A-Za-z0-9_-]+{re.escape(suffix)}"])
+    extracted = {layer for ex in EXTRACTORS.values() for layer in ex}
+    url_layers = {
+        layer
+        for s in DOWNLOAD_SUBJECTS
+        for layer in subject_cfg(s)["urls"]["features"]
+        if layer not in extracted  # an extracted layer comes from its extractor
+    }
+    return "|".join(
+        names + [re.escape(layout.FEATURES_NAME.format(layer=l)) for l in url_layers]
+    )
 
 
 def map_params(wildcards):
     p_subject, xfm = pycortex_target(wildcards.subject)
     roi_list = subject_cfg(wildcards.subject)["pycortex"]["roi_list"]
-    if roi_list is None and subject_cfg(wildcards.subject)["source"] == "demo":
+    if (
+        roi_list is None
+        and subject_cfg(wildcards.subject)["source"] in configuration.SYNTHETIC_SOURCES
+    ):
         roi_list = layout.S1_OUTLINES
     return {
         "pycortex_subject": p_subject,
@@ -329,5 +347,32 @@ def map_mask(kind=None):
         if not MASK_ON or k not in layout.MAP_MASK_Q:
             return None
         return {"q_key": layout.MAP_MASK_Q[k][1], "fdr_q": STATS["fdr_q"]}
+
+    return inner
+
+
+# ------------------------------------------------------------------ feature extraction (features.smk)
+def extractor_inputs(wildcards):
+    """The subject's image_info and stimulus file (a download, the demo's, or read in place)."""
+    s = subject_cfg(wildcards.subject)
+    return {
+        "image_info": layout.path(
+            layout.INPUTS["image_info"], subject=wildcards.subject
+        ),
+        "stimuli": configuration.stimuli_path(wildcards.subject, s),
+    }
+
+
+def extractor_split(name):
+    """The split settings the PCA's fit rows depend on (none with pca.fit_on: all, so that
+    a split change then reruns no extraction)."""
+
+    def inner(wildcards):
+        if config["extractors"][name]["pca"]["fit_on"] != "train":
+            return None
+        return {
+            "split_seed": subject_cfg(wildcards.subject)["split_seed"],
+            "pct_holdout": config["split"]["pct_holdout"],
+        }
 
     return inner

@@ -50,6 +50,9 @@ rule report_provenance:
     """Every setting that changes a number, split sizes and seeds, commit, versions, date, the config as run."""
     input:
         prepared=expand(layout.PREPARED, subject=SUBJECTS),
+        features=[
+            layout.path(layout.FEATURES, subject=s, layer=l) for s, l in EXTRACTED
+        ],
     output:
         report(
             layout.REPORT_PROVENANCE,
@@ -69,6 +72,7 @@ rule report_provenance:
     params:
         run=provenance_config(),
         subjects=SUBJECTS,
+        extracted=EXTRACTED,
     script:
         "../../scripts/report_provenance.py"
 
