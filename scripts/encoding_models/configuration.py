@@ -118,7 +118,7 @@ def extractor_params(config, name) -> dict:
     change reruns its layers' features and what depends on them, nothing else)."""
     ex = config["extractors"][name]
     return {key: ex[key] for key in ("library", "model", "weights", "seed", "preprocessing", "pca", "batch_size",
-                                     "device") if key in ex}
+                                     "device", "cache_mb") if key in ex}
 
 
 def extractor_uses_gpu(config, name) -> bool:

@@ -126,10 +126,15 @@ def build(extractor):
 def compute_features(extractor, nodes, images_ds, stim_rows, fit_mask, key="extractor", threads=None, net=None):
     """Every layer's PCA features of every image_info row.
 
+    Memory: the PCA's own arrays (``pca.memory_bound_bytes`` per layer), one batch of
+    activations, and the fit images' activations only when they take at most
+    extractor['cache_mb'] (then the network runs once per image; otherwise once per PCA pass
+    over the fit images, 2 + 2 x power_iterations passes, plus once over every image).
+
     Parameters
     ----------
     extractor : the extractor's config block (library, model, weights, seed, preprocessing, pca,
-        batch_size, device).
+        batch_size, device, cache_mb).
     nodes : {layer: node name}.
     images_ds : the stimulus dataset [N x H x W x 3] uint8 (h5py dataset or numpy array).
     stim_rows : int [n_images], stimulus row of each image_info row.
@@ -182,18 +187,44 @@ def compute_features(extractor, nodes, images_ds, stim_rows, fit_mask, key="extr
                                 power_iterations=pca_cfg["power_iterations"], seed=pca_cfg["seed"],
                                 device=device) for layer in layers}
     n_passes = next(iter(pcas.values())).n_passes
+    # The fit images' activations are kept for the later passes when they fit in cache_mb;
+    # otherwise every pass runs the network again (the PCA's own arrays stay bounded).
+    cache_bytes = fit_rows.size * sum(sizes.values()) * 4
+    cache = {} if cache_bytes <= float(extractor.get("cache_mb", 2048)) * 2 ** 20 else None
+    log.info("%d fit images x %d values per image (%.0f MB): %s", fit_rows.size, sum(sizes.values()),
+             cache_bytes / 2 ** 20, "kept in memory between PCA passes" if cache is not None
+             else f"recomputed in each of the {n_passes} PCA passes (above cache_mb)")
+
+    def fit_blocks(p):
+        if cache is not None and p > 0:
+            yield from cache.values()
+            return
+        for rows, images in image_batches(images_ds, stim_rows, fit_rows, batch_size):
+            acts = activations(images)
+            if cache is not None:
+                cache[len(cache)] = (rows, acts)
+            yield rows, acts
+
     for p in range(n_passes):
         for pca in pcas.values():
             pca.begin_pass()
-        for _, images in image_batches(images_ds, stim_rows, fit_rows, batch_size):
-            for layer, act in activations(images).items():
+        for _, acts in fit_blocks(p):
+            for layer, act in acts.items():
                 pcas[layer].update(act)
         for pca in pcas.values():
             pca.end_pass()
         log.info("PCA pass %d/%d over %d fit images done (%.1f s)", p + 1, n_passes, fit_rows.size,
                  time.perf_counter() - t0)
     features = {layer: np.zeros((stim_rows.size, k), dtype=np.float32) for layer in layers}
-    for rows, images in image_batches(images_ds, stim_rows, all_rows, batch_size):
+    if cache is not None:
+        for rows, acts in cache.values():
+            for layer, act in acts.items():
+                features[layer][rows] = pcas[layer].transform(act)
+        cache.clear()
+        rest = np.setdiff1d(all_rows, fit_rows)
+    else:
+        rest = all_rows
+    for rows, images in image_batches(images_ds, stim_rows, rest, batch_size):
         for layer, act in activations(images).items():
             features[layer][rows] = pcas[layer].transform(act)
     info = {"device": str(device), "versions": networks.library_version(extractor["library"]),
