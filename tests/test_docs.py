@@ -105,7 +105,7 @@ def test_pages_name_only_config_keys_the_schema_has(page):
 
 def _slug(heading):
     """GitHub's anchor of a Markdown heading."""
-    text = re.sub(r"[`*_]", "", heading.strip().lower())
+    text = re.sub(r"[`*]", "", heading.strip().lower())
     text = re.sub(r"[^\w\- ]", "", text)
     return text.replace(" ", "-")
 
