@@ -11,12 +11,13 @@ hand-written text around them alone::
 ``tests/test_docs.py`` fails when a key lacks a description or the committed table
 differs from the generated one.
 
-Which schema nodes become rows: every key of an object's ``properties`` is a row, unless
-it is an object with ``properties`` of its own and no ``description``, which is walked
-into instead (``stats`` gives ``stats.enabled``, ``stats.permutations``, ...). An object
-with a ``description`` is documented as one unit (``maps.r2``: its cmap, vmin and vmax).
-Keys a user names (``additionalProperties``) appear as a placeholder: ``subjects.<name>``.
-``$ref`` is followed into ``$defs``. New keys are picked up without changing this script.
+Which schema nodes become rows: every key of an object's ``properties`` is a row, except
+that an object with keys of its own is walked into (``stats`` gives ``stats.enabled``,
+``stats.permutations``, ...; it gets a row of its own too when it has a ``description``).
+An object whose keys have no descriptions but which has one itself is documented as one
+unit (``maps.r2``: its cmap, vmin and vmax). Keys a user names (``additionalProperties``)
+appear as a placeholder: ``subjects.<name>``. ``$ref`` is followed into ``$defs``. New
+keys are picked up without changing this script.
 """
 from __future__ import annotations
 
@@ -75,6 +76,8 @@ def _walk(node: dict, schema: dict, prefix: str, parent_key: str):
         path = f"{prefix}{name}"
         child = _resolve(child, schema)
         if _walk_into(child, schema):
+            if "description" in child:
+                yield Key(path, child, name in required)
             yield from _walk(child, schema, f"{path}.", name)
         else:
             yield Key(path, child, name in required)
@@ -85,19 +88,27 @@ def _walk(node: dict, schema: dict, prefix: str, parent_key: str):
 
 
 def _named_keys(node: dict, schema: dict):
-    """The schema of the keys a user names (additionalProperties), when it has keys of its own."""
+    """The schema of the keys a user names (additionalProperties), when it has keys of its own
+    and is not documented as one unit."""
     extra = node.get("additionalProperties")
     if not isinstance(extra, dict):
         return None
     extra = _resolve(extra, schema)
-    return extra if "properties" in extra and "description" not in extra else None
+    return extra if _walk_into(extra, schema) else None
 
 
 def _walk_into(node: dict, schema: dict) -> bool:
-    """Whether a key is documented through its sub-keys rather than as one row."""
-    if "description" in node:
+    """Whether a key is documented through its sub-keys (rather than as one row): it has
+    sub-keys, and either some of them have a description or it has none itself."""
+    subkeys = [_resolve(v, schema) for v in node.get("properties", {}).values()]
+    named = node.get("additionalProperties")
+    if isinstance(named, dict):
+        named = _resolve(named, schema)
+        if "properties" in named:
+            subkeys.append(named)
+    if not subkeys:
         return False
-    return "properties" in node or _named_keys(node, schema) is not None
+    return "description" not in node or any("description" in k for k in subkeys)
 
 
 def keys(schema: dict | None = None) -> list[Key]:

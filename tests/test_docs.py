@@ -129,3 +129,22 @@ def test_relative_links_reach_files_and_headings(page):
         elif anchor and rel.endswith(".md") and anchor not in _anchors(rel):
             broken.append(target)
     assert not broken, f"{page}: broken links {broken}"
+
+
+def test_generator_documents_keys_added_later():
+    """Keys added to the schema (a section, user-named entries, a nested key) become rows
+    without changing the generator; a new key without a description is reported."""
+    schema = config_docs.load_schema()
+    schema["properties"]["group"] = {
+        "type": "object", "default": {}, "description": "group level",
+        "properties": {"enabled": {"type": "boolean", "default": False, "description": "on"},
+                       "subjects": {"type": "array"}}}
+    schema["properties"]["extractors"] = {
+        "type": "object", "default": {},
+        "additionalProperties": {"type": "object", "properties": {"model": {"type": "string", "description": "m"}}}}
+    schema["properties"]["split"]["properties"]["validation"] = {"type": "string", "description": "v"}
+    rows = {k.path: k for k in config_docs.keys(schema)}
+    for path in ("group", "group.enabled", "group.subjects", "extractors.<name>.model", "split.validation"):
+        assert path in rows
+    assert [p for p, k in rows.items() if not k.description] == ["group.subjects"]
+    assert "| `group.enabled` | `false` | on |" in config_docs.table(schema)
