@@ -190,10 +190,10 @@ def test_report_builds(demo_run):
 
 def test_noise_ceiling_normalised_summary_option(demo_run, tmp_path):
     """summary.noise_ceiling_threshold: R2 / NC over voxels whose NC is at least the threshold."""
-    from encoding_models import pipeline
+    from encoding_models.stages import summaries
     base = os.path.join(demo_run, "results", "demo")
     out = [str(tmp_path / f) for f in ("q1.tsv", "q2.tsv", "q4.tsv")]
-    pipeline.summaries(os.path.join(base, "prepared.h5"), LAYERS,
+    summaries.summaries(os.path.join(base, "prepared.h5"), LAYERS,
                        [os.path.join(base, "fits", f"{l}.h5") for l in LAYERS], os.path.join(base, "best_layer.h5"),
                        PAIRS, [os.path.join(base, "partition", f"{a}+{b}.h5") for a, b in PAIRS], *out, nc_threshold=0.3)
     q1 = pd.read_csv(out[0], sep="\t")

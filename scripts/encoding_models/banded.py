@@ -49,7 +49,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .ridge import LossTerms, _t, approx_holdout_losses, check_lambdas, holdout_losses, loss_terms, r2_score
+from .ridge import LossTerms, approx_holdout_losses, check_lambdas, holdout_losses, loss_terms
+from .runtime import as_tensor, r2_score
 
 
 # ------------------------------------------------------------------ candidates
@@ -141,21 +142,21 @@ class _Candidate:
         return self.terms.evals
 
 
-def _prepare(gram_trn, gram_out, scale) -> _Candidate:
+def _prepare(gram_trn, gram_holdout, scale) -> _Candidate:
     ss = scale[:, None] * scale[None, :]
     evals, evecs = torch.linalg.eigh(gram_trn * ss)
-    return _Candidate(qs=scale[:, None] * evecs, terms=loss_terms(evals, evecs.T @ (gram_out * ss) @ evecs))
+    return _Candidate(qs=scale[:, None] * evecs, terms=loss_terms(evals, evecs.T @ (gram_holdout * ss) @ evecs))
 
 
-def fit_banded_ridge(x_trn, x_out, x_val, y_trn, y_out, y_val, bands, lambdas, band_ratios=None, *,
-                     band_weights=None, xty_trn=None, xty_out=None, return_weights: bool = True,
+def fit_banded_ridge(x_trn, x_holdout, x_val, y_trn, y_holdout, y_val, bands, lambdas, band_ratios=None, *,
+                     band_weights=None, xty_trn=None, xty_holdout=None, return_weights: bool = True,
                      batch_size: int = 2048, device="cpu") -> BandedResult:
     """Banded ridge per voxel, candidates chosen on the holdout split, scored on validation.
 
-    x_trn, x_out, x_val: [n x p+1] features with the ones column last (as fit_ridge takes
-        them). y_trn, y_out, y_val: [n x V] responses (float32 converts exactly). y_trn may be
+    x_trn, x_holdout, x_val: [n x p+1] features with the ones column last (as fit_ridge takes
+        them). y_trn, y_holdout, y_val: [n x V] responses (float32 converts exactly). y_trn may be
         None when xty_trn is given.
-    xty_trn, xty_out: optional precomputed x_trn'y_trn and x_out'y_out [p+1 x V] (a pair
+    xty_trn, xty_holdout: optional precomputed x_trn'y_trn and x_holdout'y_holdout [p+1 x V] (a pair
         reuses its layers' products; row order = column order of x_*, ones row last).
     bands: list of k slices or index arrays partitioning the feature columns 0..p-1.
     lambdas: the grid of overall scales (checked like ridge.check_lambdas).
@@ -182,7 +183,7 @@ def fit_banded_ridge(x_trn, x_out, x_val, y_trn, y_out, y_val, bands, lambdas, b
     if (band_ratios is None) == (band_weights is None):
         raise ValueError("give exactly one of band_ratios and band_weights")
     device = torch.device(device)
-    x_trn, x_out, x_val = (_t(x, device) for x in (x_trn, x_out, x_val))
+    x_trn, x_holdout, x_val = (as_tensor(x, device) for x in (x_trn, x_holdout, x_val))
     n_trn, n_feat = x_trn.shape[0], x_trn.shape[1] - 1
     owner = _band_columns(bands, n_feat)
     k = len(bands)
@@ -193,27 +194,27 @@ def fit_banded_ridge(x_trn, x_out, x_val, y_trn, y_out, y_val, bands, lambdas, b
         raise ValueError(f"band_weights must be [n_candidates x {k}], got shape {band_weights.shape}")
     if not np.all(np.isfinite(band_weights)) or np.any(band_weights <= 0):
         raise ValueError("band_weights must be positive and finite")
-    n_vox = y_out.shape[1]
+    n_vox = y_holdout.shape[1]
     if y_trn is None and xty_trn is None:
         raise ValueError("give y_trn or xty_trn")
-    for name, y, n in (("y_trn", y_trn, n_trn), ("y_out", y_out, x_out.shape[0]), ("y_val", y_val, x_val.shape[0])):
+    for name, y, n in (("y_trn", y_trn, n_trn), ("y_holdout", y_holdout, x_holdout.shape[0]), ("y_val", y_val, x_val.shape[0])):
         if y is not None and tuple(y.shape) != (n, n_vox):
             raise ValueError(f"{name} has shape {tuple(y.shape)}, expected {(n, n_vox)}")
-    for name, a in (("xty_trn", xty_trn), ("xty_out", xty_out)):
+    for name, a in (("xty_trn", xty_trn), ("xty_holdout", xty_holdout)):
         if a is not None and tuple(a.shape) != (n_feat + 1, n_vox):
             raise ValueError(f"{name} has shape {tuple(a.shape)}, expected {(n_feat + 1, n_vox)}")
 
     # Centring (as ridge.fit_ridge's intercept='unpenalized').
     x_mean = x_trn[:, :-1].mean(dim=0, keepdim=True)
-    xs_trn, xs_out, xs_val = x_trn[:, :-1] - x_mean, x_out[:, :-1] - x_mean, x_val[:, :-1] - x_mean
-    gram_trn, gram_out = xs_trn.T @ xs_trn, xs_out.T @ xs_out
-    out_sum = xs_out.sum(dim=0)[:, None]
-    scales = [_t(1.0 / np.sqrt(w[owner]), device) for w in band_weights]
+    xs_trn, xs_holdout, xs_val = x_trn[:, :-1] - x_mean, x_holdout[:, :-1] - x_mean, x_val[:, :-1] - x_mean
+    gram_trn, gram_holdout = xs_trn.T @ xs_trn, xs_holdout.T @ xs_holdout
+    out_sum = xs_holdout.sum(dim=0)[:, None]
+    scales = [as_tensor(1.0 / np.sqrt(w[owner]), device) for w in band_weights]
     n_cand, n_lam = len(band_weights), lambdas.size
     cache = len(scales) * 4 * n_feat ** 2 * 8 <= CACHE_BYTES
-    cands = [_prepare(gram_trn, gram_out, s) for s in scales] if cache else None
-    candidate = (lambda c: cands[c]) if cache else (lambda c: _prepare(gram_trn, gram_out, scales[c]))
-    lam = _t(lambdas, device)
+    cands = [_prepare(gram_trn, gram_holdout, s) for s in scales] if cache else None
+    candidate = (lambda c: cands[c]) if cache else (lambda c: _prepare(gram_trn, gram_holdout, scales[c]))
+    lam = as_tensor(lambdas, device)
 
     best_index = np.empty(n_vox, dtype=np.int64)
     best_candidate = np.empty(n_vox, dtype=np.int64)
@@ -224,9 +225,9 @@ def fit_banded_ridge(x_trn, x_out, x_val, y_trn, y_out, y_val, bands, lambdas, b
     for start in range(0, n_vox, batch_size):
         sl = slice(start, min(start + batch_size, n_vox))
         width = sl.stop - sl.start
-        yo = _t(y_out[:, sl], device)
-        t = _t(xty_trn[:, sl], device) if xty_trn is not None else x_trn.T @ _t(y_trn[:, sl], device)
-        o = _t(xty_out[:, sl], device) if xty_out is not None else x_out.T @ yo
+        yo = as_tensor(y_holdout[:, sl], device)
+        t = as_tensor(xty_trn[:, sl], device) if xty_trn is not None else x_trn.T @ as_tensor(y_trn[:, sl], device)
+        o = as_tensor(xty_holdout[:, sl], device) if xty_holdout is not None else x_holdout.T @ yo
         # (x - mean)'(y - ybar) from x'y and 1'y (the ones row), ybar = train mean
         ybar = t[-1] / n_trn
         ct = t[:-1] - x_mean.T * t[-1][None, :]
@@ -269,7 +270,7 @@ def fit_banded_ridge(x_trn, x_out, x_val, y_trn, y_out, y_val, bands, lambdas, b
             coef = (cd.qs.T @ ct[:, v]) / (cd.evals[:, None] + lam[bl[v]][None, :])
             beta[:, v] = cd.qs @ coef
         pred = xs_val @ beta + ybar[None, :]
-        r2[sl] = r2_score(_t(y_val[:, sl], device), pred).cpu().numpy()
+        r2[sl] = r2_score(as_tensor(y_val[:, sl], device), pred).cpu().numpy()
         best_index[sl], best_candidate[sl], best_loss[sl] = bl.cpu().numpy(), bc.cpu().numpy(), lo.cpu().numpy()
         if return_weights:
             weights[:-1, sl] = beta.cpu().numpy()

@@ -32,60 +32,9 @@ import numpy as np
 import torch
 
 from .penalty import check_lambdas, reference_lambdas  # noqa: F401 (part of this module's API)
+from .runtime import as_tensor, r2_score
 
 INTERCEPT_MODES = ("penalized", "unpenalized")
-
-
-def resolve_device(name: str = "auto") -> torch.device:
-    """'auto' -> CUDA when available, else CPU; 'cuda' fails clearly when it is missing."""
-    if name == "auto":
-        return torch.device("cuda:0" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("config asks for device 'cuda' but torch sees no CUDA device")
-    return torch.device(name)
-
-
-def configure_runtime(threads=None, mmap_threshold=32 << 20, trim_threshold=256 << 20):
-    """Set torch's thread count (a job's threads, where given), and keep freed blocks of
-    up to 32 MB in glibc's heap instead of returning them to the OS.
-
-    The batch loop allocates and frees the same few temporaries (up to [n_val x batch])
-    again and again; by default each one above 128 kB is a fresh mmap whose pages fault
-    in anew, which costs a large share of the run time. Process-wide; no effect on results.
-    Does nothing where glibc is absent.
-    """
-    import ctypes
-    import ctypes.util
-    if threads:
-        torch.set_num_threads(int(threads))
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
-        libc.mallopt(M_MMAP_THRESHOLD, int(mmap_threshold))
-        libc.mallopt(M_TRIM_THRESHOLD, int(trim_threshold))
-    except (OSError, AttributeError):
-        pass
-
-
-def _t(a, device) -> torch.Tensor:
-    """float64 tensor on device (float32 input converts exactly). Strided numpy views
-    (a column block of a row-major matrix) are used in place where possible."""
-    if isinstance(a, torch.Tensor):
-        return a.to(device=device, dtype=torch.float64)
-    a = np.asarray(a)
-    if any(s < 0 for s in a.strides):
-        a = np.ascontiguousarray(a)
-    return torch.from_numpy(a).to(device=device, dtype=torch.float64)
-
-
-def r2_score(actual: torch.Tensor, predicted: torch.Tensor) -> torch.Tensor:
-    """The reference's get_r2: 1 - SSres/SStot along the samples axis; NaN (undefined,
-    where the reference gives -inf or NaN) for a voxel constant over the samples."""
-    res = predicted - actual
-    dev = actual - actual.mean(dim=0)
-    sstot = torch.linalg.vecdot(dev, dev, dim=0)
-    r2 = 1 - torch.linalg.vecdot(res, res, dim=0) / sstot
-    return torch.where(sstot > 0, r2, torch.nan)
 
 
 def shrinkage(evals, lambdas) -> torch.Tensor:
@@ -344,7 +293,7 @@ def fit_ridge(x_trn, x_holdout, x_val, y_trn, y_holdout, y_val, lambdas, *,
         raise ValueError(f"intercept must be one of {INTERCEPT_MODES}, got {intercept!r}")
     lambdas = check_lambdas(lambdas)
     device = torch.device(device)
-    x_trn, x_holdout, x_val = (_t(x, device) for x in (x_trn, x_holdout, x_val))
+    x_trn, x_holdout, x_val = (as_tensor(x, device) for x in (x_trn, x_holdout, x_val))
     n_vox = y_trn.shape[1]
     for name, y, n in (("y_trn", y_trn, x_trn.shape[0]), ("y_holdout", y_holdout, x_holdout.shape[0]),
                        ("y_val", y_val, x_val.shape[0])):
@@ -358,7 +307,7 @@ def fit_ridge(x_trn, x_holdout, x_val, y_trn, y_holdout, y_val, lambdas, *,
                                 fold_designs=not refit and xty_trn is None and xty_holdout is None)
     solver = _RefitWeights(basis) if refit else _TrainWeights(basis)
     scorer = ReferenceScorer(x_trn, x_holdout, lambdas) if basis.matches_reference else None
-    lam_t = _t(lambdas, device)
+    lam_t = as_tensor(lambdas, device)
 
     best_index = np.empty(n_vox, dtype=np.int64)
     r2 = np.empty(n_vox, dtype=np.float64)
@@ -366,9 +315,9 @@ def fit_ridge(x_trn, x_holdout, x_val, y_trn, y_holdout, y_val, lambdas, *,
     n_rescored = n_direct = 0
     for start in range(0, n_vox, batch_size):
         sl = slice(start, min(start + batch_size, n_vox))
-        batch = basis.project(lambda: _t(y_trn[:, sl], device), _t(y_holdout[:, sl], device),
-                              None if xty_trn is None else _t(xty_trn[:, sl], device),
-                              None if xty_holdout is None else _t(xty_holdout[:, sl], device))
+        batch = basis.project(lambda: as_tensor(y_trn[:, sl], device), as_tensor(y_holdout[:, sl], device),
+                              None if xty_trn is None else as_tensor(xty_trn[:, sl], device),
+                              None if xty_holdout is None else as_tensor(xty_holdout[:, sl], device))
         yy = torch.linalg.vecdot(batch.y_holdout, batch.y_holdout, dim=0)
         approx, bound = approx_holdout_losses(basis.terms, batch.z, batch.z_holdout, yy, lam_t)
         best = torch.argmin(approx, dim=0)
@@ -383,7 +332,7 @@ def fit_ridge(x_trn, x_holdout, x_val, y_trn, y_holdout, y_val, lambdas, *,
                 amb = ambiguous_voxels(losses, chosen, yy[near], tie_rtol)
                 if amb.numel():
                     v = near[amb]
-                    ref = scorer.losses(_t(y_trn[:, (v + start).cpu().numpy()], device), batch.y_holdout[:, v])
+                    ref = scorer.losses(as_tensor(y_trn[:, (v + start).cpu().numpy()], device), batch.y_holdout[:, v])
                     chosen[amb] = torch.argmin(ref, dim=0)
                     n_rescored += int(amb.numel())
             best[near] = chosen
@@ -392,7 +341,7 @@ def fit_ridge(x_trn, x_holdout, x_val, y_trn, y_holdout, y_val, lambdas, *,
         if batch.y_mean is not None:
             pred = pred + batch.y_mean[None, :]
         best_index[sl] = best.cpu().numpy()
-        r2[sl] = r2_score(_t(y_val[:, sl], device), pred).cpu().numpy()
+        r2[sl] = r2_score(as_tensor(y_val[:, sl], device), pred).cpu().numpy()
         weights[:, sl] = basis.full_weights(w, batch).cpu().numpy()
     return RidgeResult(best_index=best_index, best_lambda=lambdas[best_index], r2=r2,
                        weights=weights, n_rescored=n_rescored, n_direct=n_direct)
@@ -401,9 +350,9 @@ def fit_ridge(x_trn, x_holdout, x_val, y_trn, y_holdout, y_val, lambdas, *,
 def cross_products(x, y, *, batch_size: int = 2048, device="cpu") -> np.ndarray:
     """x'y [p x V] in float64, computed in voxel batches (y may be float32)."""
     device = torch.device(device)
-    xd = _t(x, device)
+    xd = as_tensor(x, device)
     out = np.empty((xd.shape[1], y.shape[1]), dtype=np.float64)
     for start in range(0, y.shape[1], batch_size):
         sl = slice(start, min(start + batch_size, y.shape[1]))
-        out[:, sl] = (xd.T @ _t(y[:, sl], device)).cpu().numpy()
+        out[:, sl] = (xd.T @ as_tensor(y[:, sl], device)).cpu().numpy()
     return out

@@ -66,7 +66,7 @@ from typing import Mapping
 import numpy as np
 import torch
 
-from .ridge import _t, r2_score
+from .runtime import as_tensor, r2_score
 
 BLOCK = 512   # voxels per arithmetic call; results are reproducible for a fixed block
 ROUNDING_FACTOR = 4.0   # bootstrap values within this many n * eps (relative) of 0 are not "> 0"
@@ -82,7 +82,7 @@ PAIR_COMPONENTS = {
 def _columns(source, sl: slice, n: int, device) -> torch.Tensor:
     """float64 [n x width] block of an array or of a callable(slice) -> array."""
     block = source(sl) if callable(source) else source[:, sl]
-    out = _t(block, device)
+    out = as_tensor(block, device)
     width = sl.stop - sl.start
     if out.shape != (n, width):
         raise ValueError(f"predictions for voxels {sl.start}:{sl.stop} have shape {tuple(out.shape)}, "
@@ -180,7 +180,7 @@ def permutation_test_r2(y_val, predictions, *, n_permutations: int = 1000, seed=
     p_out = np.full(n_vox, np.nan)
     r2_out = np.full(n_vox, np.nan)
     for bsl, blocks in _batches(n_vox, batch_size, block):
-        yb, pb = _t(y_val[:, bsl], device), _columns(predictions, bsl, n, device)
+        yb, pb = as_tensor(y_val[:, bsl], device), _columns(predictions, bsl, n, device)
         if yb.shape != (n, bsl.stop - bsl.start):
             raise ValueError(f"y_val has shape {tuple(y_val.shape)}")
         for sl in blocks:
@@ -315,7 +315,7 @@ def bootstrap_components(y_val, predictions: Mapping, components: Mapping, *, n_
     if missing:
         raise ValueError(f"components use models without predictions: {missing}")
     coef = {c: {m: float(v) for m, v in components[c].items()} for c in names}
-    w_t = _t(bootstrap_weights(n, n_boot, seed).T.copy(), device)   # [n x n_boot]
+    w_t = as_tensor(bootstrap_weights(n, n_boot, seed).T.copy(), device)   # [n x n_boot]
     alpha = (1.0 - confidence) / 2.0
     levels = (alpha, 1.0 - alpha)
     nan = float("nan")
@@ -324,7 +324,7 @@ def bootstrap_components(y_val, predictions: Mapping, components: Mapping, *, n_
     pp = {c: np.full(n_vox, nan) for c in names}
     eps_n = ROUNDING_FACTOR * n * torch.finfo(torch.float64).eps   # rounding bound per unit of SSres/SStot
     for bsl, blocks in _batches(n_vox, batch_size, block):
-        yb = _t(y_val[:, bsl], device)
+        yb = as_tensor(y_val[:, bsl], device)
         pbs = {m: _columns(predictions[m], bsl, n, device) for m in models}
         for sl in blocks:
             cols = slice(sl.start - bsl.start, sl.stop - bsl.start)
@@ -392,7 +392,7 @@ def pair_bootstrap(y_val, pred_a, pred_b, pred_ab, *, n_boot: int = 1000, seed=0
 
 
 # ------------------------------------------------------------------ FDR
-def fdr_q(p) -> np.ndarray:
+def bh_q_values(p) -> np.ndarray:
     """Benjamini-Hochberg q-values (scipy.stats.false_discovery_control, method 'bh')
     across all non-NaN p-values of the map; NaN p-values stay NaN and do not count."""
     from scipy.stats import false_discovery_control

@@ -18,7 +18,7 @@ rule pycortex_cache:
         mem_mb=4000,
         runtime=20,
     params:
-        m=map_params,
+        pycortex=map_params,
         rois=ROIS,
         merged_rois=MERGED,
     script:
@@ -50,7 +50,7 @@ rule map_layer_r2:
         mem_mb=3000,
         runtime=10,
     params:
-        m=map_params,
+        pycortex=map_params,
         dataset="r2",
         colors=config["maps"]["r2"],
         title=map_title("r2"),
@@ -80,7 +80,7 @@ use rule map_layer_r2 as map_best_layer with:
     log:
         layout.LOG["map_best_layer"],
     params:
-        m=map_params,
+        pycortex=map_params,
         dataset="best_layer",
         colors=None,
         title=map_title("best_layer"),
@@ -108,7 +108,7 @@ use rule map_layer_r2 as map_partition with:
     log:
         layout.LOG["map_partition"],
     params:
-        m=map_params,
+        pycortex=map_params,
         dataset=lambda wc: wc.kind,
         colors=config["maps"]["partition"],
         title=map_title(),
@@ -137,7 +137,7 @@ use rule map_layer_r2 as map_r2_over_nc with:
     log:
         layout.LOG["map_r2_over_nc"],
     params:
-        m=map_params,
+        pycortex=map_params,
         dataset="r2",
         colors=config["maps"]["r2_over_nc"],
         title=map_title("r2_over_nc"),
@@ -168,7 +168,7 @@ use rule map_layer_r2 as map_partition_set with:
     log:
         layout.LOG["map_partition_set"],
     params:
-        m=map_params,
+        pycortex=map_params,
         dataset=lambda wc: wc.component,
         colors=config["maps"]["partition"],
         title=set_map_title,
