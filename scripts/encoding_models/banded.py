@@ -98,8 +98,8 @@ def dirichlet_candidates(n_bands: int, n_iter: int, concentration=(0.1, 1.0), se
     """Band multipliers [n_iter x n_bands] from a seeded random search over the simplex.
 
     Like himalaya's random search: band weights gamma ~ Dirichlet(concentration) (one
-    block of rows per concentration, in order; the first row is equal weights), and lambda_b = lam /
-    gamma_b. Returned as multipliers 1 / gamma with geometric mean 1. Cost: n_iter
+    block of rows per concentration, in order; the first row is equal weights), and
+    lambda_b = lam / gamma_b. Returned as multipliers 1 / gamma with geometric mean 1. Cost: n_iter
     eigendecompositions and n_iter * n_lambdas loss evaluations, whatever k is.
 
     Parameters
