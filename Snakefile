@@ -15,7 +15,10 @@ include: "workflow/rules/features.smk"
 include: "workflow/rules/fit.smk"
 include: "workflow/rules/stats.smk"
 include: "workflow/rules/partition.smk"
+include: "workflow/rules/summaries.smk"
+include: "workflow/rules/maps_helpers.smk"
 include: "workflow/rules/maps.smk"
+include: "workflow/rules/report_helpers.smk"
 include: "workflow/rules/report.smk"
 
 
