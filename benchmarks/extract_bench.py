@@ -4,8 +4,9 @@ Synthetic 224 px images (written to an HDF5 file in a temporary folder here), Al
 random weights, five layers (the ReLU after conv1..conv5), PCA to 100 components fitted on
 every image, on the CPU. Each method runs in its own process, whose peak RSS
 (resource.getrusage ru_maxrss) is reported:
-  - extract: stages.features.compute_features (streaming randomised PCA, one forward pass of
-    the fit images per PCA pass, then one over every image);
+  - extract: stages.features.compute_features (streaming randomised PCA; the fit images'
+    activations kept between passes when they take at most --cache-mb, as the workflow's
+    cache_mb, otherwise one forward pass of the fit images per PCA pass; then the projection);
   - naive: forward hooks keep every layer's full activations in memory (float32), then
     scikit-learn's PCA per layer, as common tools do. When the activations alone would not
     fit in the memory available, it is reported as "did not fit" without being run.
@@ -45,8 +46,8 @@ def make_stimuli(path, n, size, seed=0, chunk=500):
             ds[start:start + m] = np.clip(img, 0, 255).astype(np.uint8)
 
 
-def extractor(batch_size, components, power_iterations):
-    return {"library": "torchvision", "model": "alexnet", "weights": None, "seed": 0,
+def extractor(batch_size, components, power_iterations, cache_mb=2048):
+    return {"cache_mb": cache_mb, "library": "torchvision", "model": "alexnet", "weights": None, "seed": 0,
             "preprocessing": {"resize": 224, "crop": None, "mean": [0.485, 0.456, 0.406],
                               "std": [0.229, 0.224, 0.225]},
             "pca": {"n_components": components, "fit_on": "all", "oversamples": 10,
@@ -58,7 +59,7 @@ def run_extract(args):
     import h5py
     sys.path.insert(0, os.path.join(ROOT, "scripts"))
     from encoding_models.stages import features
-    ex = extractor(args.batch_size, args.components, args.power_iterations)
+    ex = extractor(args.batch_size, args.components, args.power_iterations, args.cache_mb)
     with h5py.File(args.stimuli, "r") as f:
         ds = f["imgBrick"]
         n = ds.shape[0]
@@ -115,7 +116,7 @@ def available_mb():
 def measure(kind, args):
     cmd = [sys.executable, __file__, "--child", kind, "--stimuli", args.stimuli, "--batch-size", str(args.batch_size),
            "--components", str(args.components), "--power-iterations", str(args.power_iterations),
-           "--threads", str(args.threads)]
+           "--threads", str(args.threads), "--cache-mb", str(args.cache_mb)]
     res = subprocess.run(cmd, capture_output=True, text=True)
     if res.returncode != 0:
         print(res.stderr[-3000:], file=sys.stderr)
@@ -131,6 +132,8 @@ def main():
     p.add_argument("--components", type=int, default=100)
     p.add_argument("--power-iterations", type=int, default=1)
     p.add_argument("--threads", type=int, default=os.cpu_count())
+    p.add_argument("--cache-mb", type=float, default=2048,
+                   help="the extractor's cache_mb (0: every PCA pass runs the network again)")
     p.add_argument("--skip-naive", action="store_true")
     p.add_argument("--child", choices=["extract", "naive"])
     p.add_argument("--stimuli")

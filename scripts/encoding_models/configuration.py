@@ -121,6 +121,13 @@ def extractor_params(config, name) -> dict:
                                      "device", "cache_mb") if key in ex}
 
 
+def network_params(config, name) -> dict:
+    """The settings of an extractor that define its network's activations (not its PCA): what
+    the images demo's voxels depend on."""
+    ex = config["extractors"][name]
+    return {key: ex[key] for key in ("library", "model", "weights", "seed", "preprocessing") if key in ex}
+
+
 def extractor_uses_gpu(config, name) -> bool:
     """Whether an extractor's network runs on CUDA (decided without importing torch)."""
     import glob

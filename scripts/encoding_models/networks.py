@@ -110,13 +110,16 @@ class FeatureExtractor:
     nodes : node names (module names, or torchvision graph-node names).
     library : the model's library ('torchvision' allows graph nodes).
     device : a torch device.
+    out_device : where the activations are returned (default the CPU; the PCA's device avoids
+        a round trip through the host on a GPU).
     """
 
-    def __init__(self, net, nodes, library="torchvision", device="cpu", key="nodes"):
+    def __init__(self, net, nodes, library="torchvision", device="cpu", key="nodes", out_device="cpu"):
         import torch
         self.nodes = list(nodes)
         self.how = check_nodes(net, self.nodes, library, key)
         self.device = torch.device(device)
+        self.out_device = torch.device(out_device)
         self.net = net.to(self.device).eval()
         self._graph = None
         if any(h == "graph" for h in self.how.values()):
@@ -132,8 +135,8 @@ class FeatureExtractor:
 
         Returns
         -------
-        dict node -> torch.Tensor [batch x d_node] float32 on the CPU (each activation flattened
-        in C order, a copy: later in-place operations of the model cannot change it).
+        dict node -> torch.Tensor [batch x d_node] float32 on ``out_device`` (each activation
+        flattened in C order, a copy: later in-place operations of the model cannot change it).
         """
         import torch
         x = x.to(self.device)
@@ -142,7 +145,8 @@ class FeatureExtractor:
                 out = self._graph(x)
             else:
                 out = self._hooked(x)
-        return {n: out[n].reshape(out[n].shape[0], -1).to("cpu", torch.float32, copy=True) for n in self.nodes}
+        return {n: out[n].reshape(out[n].shape[0], -1).to(self.out_device, torch.float32, copy=True)
+                for n in self.nodes}
 
     def _hooked(self, x):
         modules = dict(self.net.named_modules())

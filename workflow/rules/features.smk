@@ -65,7 +65,7 @@ rule demo_images_subject:
         runtime=20,
     params:
         demo=lambda wc: subject_cfg(wc.subject)["demo_images"],
-        extractor=lambda wc: configuration.extractor_params(
+        extractor=lambda wc: configuration.network_params(
             config, subject_cfg(wc.subject)["demo_images"]["extractor"]
         ),
         nodes=lambda wc: {

@@ -161,7 +161,7 @@ def compute_features(extractor, nodes, images_ds, stim_rows, fit_mask, key="extr
         net = build(extractor)
     layers = list(nodes)
     fx = networks.FeatureExtractor(net, [nodes[layer] for layer in layers], extractor["library"], device,
-                                   key=f"{key}.nodes")        # node names checked before any image is read
+                                   key=f"{key}.nodes", out_device=device)   # node names checked before any image is read
     prep = extractor["preprocessing"]
     pca_cfg = extractor["pca"]
     batch_size = int(extractor["batch_size"])
@@ -173,6 +173,9 @@ def compute_features(extractor, nodes, images_ds, stim_rows, fit_mask, key="extr
 
     fit_rows = np.flatnonzero(fit_mask)
     all_rows = np.arange(stim_rows.size)
+    if fit_rows.size < 2:
+        raise ValueError(f"config error in '{key}.pca.fit_on': '{pca_cfg['fit_on']}' gives {fit_rows.size} fit "
+                         "image(s); the PCA needs at least 2")
     first = next(image_batches(images_ds, stim_rows, fit_rows, 1))[1]
     sizes = {layer: int(v.shape[1]) for layer, v in activations(first).items()}
     k = int(pca_cfg["n_components"])
@@ -305,7 +308,7 @@ def full_activations(extractor, nodes, images, batch_size=None):
     net = build(extractor)
     fx = networks.FeatureExtractor(net, list(nodes.values()), extractor["library"], "cpu")
     prep = extractor["preprocessing"]
-    batch_size = int(batch_size or extractor["batch_size"])
+    batch_size = int(batch_size or extractor.get("batch_size", 64))
     parts = {layer: [] for layer in nodes}
     for start in range(0, images.shape[0], batch_size):
         x = networks.preprocess(images[start:start + batch_size], prep.get("resize"), prep.get("crop"),
@@ -321,7 +324,8 @@ def write_demo_images_subject(anatomy_path, settings, extractor, nodes, stimuli,
     """Rule demo_images_subject: synthetic stimuli, and a subject whose voxels the extractor's
     network drives through its layers' full activations.
 
-    settings : the subject's demo_images block; nodes : {layer: node} in config order (the
+    settings : the subject's demo_images block; extractor : the network's settings
+    (``configuration.network_params``); nodes : {layer: node} in config order (the
     ground truth's preferred_layer indexes this order); stimuli : the subject's stimuli block;
     files : paths keyed betas, image_info, roi_info, stimuli.
     """
