@@ -46,7 +46,7 @@ def make_stimuli(path, n, size, seed=0, chunk=500):
             ds[start:start + m] = np.clip(img, 0, 255).astype(np.uint8)
 
 
-def extractor(batch_size, components, power_iterations, cache_mb=2048):
+def extractor(batch_size, components, power_iterations, cache_mb=1024):
     return {"cache_mb": cache_mb, "library": "torchvision", "model": "alexnet", "weights": None, "seed": 0,
             "preprocessing": {"resize": 224, "crop": None, "mean": [0.485, 0.456, 0.406],
                               "std": [0.229, 0.224, 0.225]},
@@ -132,7 +132,7 @@ def main():
     p.add_argument("--components", type=int, default=100)
     p.add_argument("--power-iterations", type=int, default=1)
     p.add_argument("--threads", type=int, default=os.cpu_count())
-    p.add_argument("--cache-mb", type=float, default=2048,
+    p.add_argument("--cache-mb", type=float, default=1024,
                    help="the extractor's cache_mb (0: every PCA pass runs the network again)")
     p.add_argument("--skip-naive", action="store_true")
     p.add_argument("--child", choices=["extract", "naive"])

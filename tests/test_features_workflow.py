@@ -11,7 +11,6 @@ import yaml
 from encoding_models.io import read_h5
 from workflow_helpers import ROOT, job_counts, snakemake, write_config
 
-pytest.importorskip("torchvision")
 pytestmark = pytest.mark.workflow
 
 

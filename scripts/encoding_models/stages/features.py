@@ -193,7 +193,7 @@ def compute_features(extractor, nodes, images_ds, stim_rows, fit_mask, key="extr
     # The fit images' activations are kept for the later passes when they fit in cache_mb;
     # otherwise every pass runs the network again (the PCA's own arrays stay bounded).
     cache_bytes = fit_rows.size * sum(sizes.values()) * 4
-    cache = {} if cache_bytes <= float(extractor.get("cache_mb", 2048)) * 2 ** 20 else None
+    cache = {} if cache_bytes <= float(extractor.get("cache_mb", 1024)) * 2 ** 20 else None
     log.info("%d fit images x %d values per image (%.0f MB): %s", fit_rows.size, sum(sizes.values()),
              cache_bytes / 2 ** 20, "kept in memory between PCA passes" if cache is not None
              else f"recomputed in each of the {n_passes} PCA passes (above cache_mb)")
