@@ -4,4 +4,4 @@ from encoding_models.logs import rule_log
 
 with rule_log(snakemake.log[0]):
     i, p = snakemake.input, snakemake.params
-    maps.draw_flatmaps(p.pycortex, i.roi_info, i.outlines, i.result, i.prepared, p.maps, list(snakemake.output))
+    maps.draw_flatmaps(p.pycortex, i.roi_info, i.outlines, i.overlay, i.result, i.prepared, p.maps, list(snakemake.output))

@@ -237,3 +237,15 @@ def test_maps_render_without_inkscape_with_one_warning(demo_run, tmp_path, monke
     assert np.asarray(img.convert("RGB"), float).std() > 10
     assert [r.message for r in caplog.records].count(
         "inkscape is not installed: flatmaps are drawn without ROI outlines and labels") == 1
+
+
+def test_overlay_cache_round_trips_bitwise(tmp_path):
+    """pycortex's overlay texture (8-bit PNG values as float32) survives the cache exactly;
+    no overlay is stored as an empty image and read back as None."""
+    rng = np.random.default_rng(0)
+    texture = rng.integers(0, 256, size=(30, 50, 4)).astype(np.float32) / np.float32(255)
+    maps.save_overlay(texture, tmp_path / "o.npz")
+    back = maps.load_overlay(tmp_path / "o.npz")
+    assert back.dtype == np.float32 and np.array_equal(back, texture)
+    maps.save_overlay(None, tmp_path / "none.npz")
+    assert maps.load_overlay(tmp_path / "none.npz") is None

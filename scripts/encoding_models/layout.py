@@ -46,6 +46,7 @@ ROI_SUMMARY = f"{RESULTS}/rois/{{roi}}/summary.tsv"
 ROI_OVERVIEW = f"{RESULTS}/rois/{{roi}}/overview.png"
 MAP_CACHE_OK = f"{RESULTS}/maps/.pycortex_cache.ok"
 ROI_OUTLINES = f"{RESULTS}/maps/roi_outlines.json"
+ROI_OVERLAY = f"{RESULTS}/maps/roi_overlay.npz"   # pycortex's overlay.svg ROIs as an RGBA image (empty: none drawn)
 MAP_BEST_LAYER = f"{RESULTS}/maps/best_layer.png"
 MAP_R2 = f"{RESULTS}/maps/r2/{{layer}}.png"
 MAP_R2_OVER_NC = f"{RESULTS}/maps/r2_over_nc/{{layer}}.png"

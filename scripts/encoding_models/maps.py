@@ -228,9 +228,27 @@ def roi_overlay_texture(cortex, subject, height, roi_list=()):
     return svg.get_texture("rois", height, labels=True, shape_list=list(roi_list) or None, shadow=None, **layer_kws)
 
 
+def save_overlay(image, path):
+    """An overlay texture (RGBA in [0, 1], from 8-bit PNG values: exact in uint8), or None
+    for no overlay, as a compressed .npz (atomically)."""
+    from .io import atomic_path
+    rgba = np.zeros((0, 0, 4), np.uint8) if image is None else np.round(np.asarray(image) * 255).astype(np.uint8)
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        np.savez_compressed(fh, rgba=rgba)
+
+
+def load_overlay(path):
+    """``save_overlay``'s image as float32 RGBA in [0, 1] (bitwise the rendered texture), or
+    None where no overlay is drawn."""
+    with np.load(path, allow_pickle=False) as z:
+        rgba = z["rgba"]
+    return rgba.astype(np.float32) / np.float32(255) if rgba.size else None
+
+
 def render_flatmap(cortex, volume, subject, xfm, *, cmap, vmin, vmax, title, out_png, colorbar_label=None,
                    categories=None, roi_outlines=None, overlay_rois=False, overlay_roi_list=None,
-                   height=800, under=None, over=None, crop=True, metadata=None, blank_note=None) -> dict:
+                   height=800, under=None, over=None, crop=True, metadata=None, blank_note=None,
+                   overlay_image=None) -> dict:
     """One flatmap with curvature shading, drawn with matplotlib so that its scale is honest.
 
     volume: pycortex-ordered values; NaN voxels are blank (curvature shows): put NaN for
@@ -243,7 +261,9 @@ def render_flatmap(cortex, volume, subject, xfm, *, cmap, vmin, vmax, title, out
     categories: [(name, colour), ...] draws a legend instead of a colourbar (best layer:
       ``cmap`` a ListedColormap of those colours, vmin=-0.5, vmax=n-0.5).
     roi_outlines: ``roi_outlines``' result (outlines and labels of the configured ROIs);
-      overlay_rois: also pycortex's overlay.svg outlines (needs inkscape), overlay_roi_list.
+      overlay_rois: also pycortex's overlay.svg outlines (needs inkscape), overlay_roi_list;
+      overlay_image: that overlay already rendered (``roi_overlay_texture``, [height x w x 4]
+      RGBA in [0, 1]; empty: none), drawn instead of rendering it here.
     blank_note: what an uncoloured voxel inside the analysis means (e.g. "not significant"),
       printed under the colourbar with the arrow note.
     crop: show only the part of the flatmap that holds data or ROI labels (with a margin),
@@ -280,9 +300,10 @@ def render_flatmap(cortex, volume, subject, xfm, *, cmap, vmin, vmax, title, out
     data_im = ax.imshow(img, aspect="equal", extent=extents, zorder=1, interpolation="nearest",
                         cmap=cm, norm=Normalize(vmin=vmin, vmax=vmax))
     drawn = []
-    if overlay_rois:   # as cortex.quickflat.composite.add_rois draws it, from a texture made once per process
-        ax.imshow(roi_overlay_texture(cortex, subject, height, tuple(overlay_roi_list or ())), aspect="equal",
-                  interpolation="bicubic", extent=extents, label="rois", zorder=1000)
+    if overlay_rois and overlay_image is None:
+        overlay_image = roi_overlay_texture(cortex, subject, height, tuple(overlay_roi_list or ()))
+    if overlay_image is not None and np.size(overlay_image):   # as cortex.quickflat.composite.add_rois draws it
+        ax.imshow(overlay_image, aspect="equal", interpolation="bicubic", extent=extents, label="rois", zorder=1000)
     if roi_outlines:
         drawn = draw_roi_outlines(ax, roi_outlines)
     ax.set_xlim(xmin, xmax)

@@ -9,6 +9,7 @@ rule pycortex_cache:
     output:
         ok=layout.MAP_CACHE_OK,
         outlines=layout.ROI_OUTLINES,
+        overlay=layout.ROI_OVERLAY,
     log:
         layout.LOG["pycortex_cache"],
     conda:
@@ -32,6 +33,7 @@ rule map_layer:
     input:
         cache=layout.MAP_CACHE_OK,
         outlines=layout.ROI_OUTLINES,
+        overlay=layout.ROI_OVERLAY,
         roi_info=layout.INPUTS["roi_info"],
         result=layout.path(layout.FIT, subject="{subject}", model="{layer}"),
         prepared=layout.PREPARED,
@@ -70,6 +72,7 @@ use rule map_layer as map_partition with:
     input:
         cache=layout.MAP_CACHE_OK,
         outlines=layout.ROI_OUTLINES,
+        overlay=layout.ROI_OVERLAY,
         roi_info=layout.INPUTS["roi_info"],
         result=layout.PARTITION,
         prepared=layout.PREPARED,
@@ -102,6 +105,7 @@ use rule map_layer as map_best_layer with:
     input:
         cache=layout.MAP_CACHE_OK,
         outlines=layout.ROI_OUTLINES,
+        overlay=layout.ROI_OVERLAY,
         roi_info=layout.INPUTS["roi_info"],
         result=layout.BEST_LAYER,
         prepared=layout.PREPARED,
@@ -125,6 +129,7 @@ use rule map_layer as map_partition_set with:
     input:
         cache=layout.MAP_CACHE_OK,
         outlines=layout.ROI_OUTLINES,
+        overlay=layout.ROI_OVERLAY,
         roi_info=layout.INPUTS["roi_info"],
         result=layout.PARTITION_SET,
         prepared=layout.PREPARED,

@@ -13,7 +13,7 @@ log = logging.getLogger("encoding_models")
 
 
 def warm_pycortex_cache(store, pycortex_subject, xfm, roi_info_path, height, with_rois, out_path, roi_list=None,
-                        rois=None, merged_rois=None, outlines_path=None):
+                        rois=None, merged_rois=None, outlines_path=None, overlay_path=None):
     """Render one throw-away flatmap under the store's exclusive lock, so that every
     cache the map jobs read (flat pixel maps, curvature, ROI overlays) exists before
     they run in parallel.
@@ -21,6 +21,8 @@ def warm_pycortex_cache(store, pycortex_subject, xfm, roi_info_path, height, wit
     rois, merged_rois, outlines_path: also compute the outlines of the configured ROIs
     from the subject's ROI labels (``maps.roi_outlines``) once, under the same lock,
     and write them to outlines_path (JSON) for ``result_flatmap(roi_outlines_path=...)``.
+    overlay_path: also write pycortex's ROI overlay as rendered (inkscape, seconds per
+    render) for ``result_flatmap(roi_overlay_path=...)``: empty when maps.with_rois draws none.
     """
     import tempfile
     from .. import cortex_store, maps
@@ -28,6 +30,7 @@ def warm_pycortex_cache(store, pycortex_subject, xfm, roi_info_path, height, wit
     rinfo = contract.load_roi_info(roi_info_path)
     n = int(rinfo["voxel_mask"].sum())
     vol = maps.result_volume(np.zeros(n), np.arange(n), rinfo)
+    overlay_rois = maps.use_rois(with_rois)
     with cortex_store.store_lock(store), tempfile.TemporaryDirectory() as tmp:
         outlines = None
         if rois:
@@ -35,7 +38,10 @@ def warm_pycortex_cache(store, pycortex_subject, xfm, roi_info_path, height, wit
                                          pycortex_subject, xfm, height)
         maps.render_flatmap(cortex, vol, pycortex_subject, xfm, cmap="RdBu_r", vmin=-1, vmax=1, title="cache",
                             out_png=f"{tmp}/cache.png", roi_outlines=outlines,
-                            overlay_rois=maps.use_rois(with_rois), overlay_roi_list=roi_list, height=height)
+                            overlay_rois=overlay_rois, overlay_roi_list=roi_list, height=height)
+        overlay = maps.roi_overlay_texture(cortex, pycortex_subject, height, tuple(roi_list or ())) if overlay_rois else None
+    if overlay_path is not None:
+        maps.save_overlay(overlay, overlay_path)
     if outlines_path is not None:
         maps.save_roi_outlines(outlines or {"rois": {}}, outlines_path)
     with atomic_path(out_path) as tmp, open(tmp, "w") as fh:
@@ -44,7 +50,8 @@ def warm_pycortex_cache(store, pycortex_subject, xfm, roi_info_path, height, wit
 
 def result_flatmap(store, pycortex_subject, xfm, roi_info_path, result_path, dataset, *, cmap, vmin, vmax,
                    title, out_png, with_rois, height, legend=None, roi_list=None, colorbar_label=None,
-                   roi_outlines_path=None, blank=None, mask=None, mask_stats=(), noise_ceiling=None):
+                   roi_outlines_path=None, blank=None, mask=None, mask_stats=(), noise_ceiling=None,
+                   roi_overlay_path=None):
     """One flatmap of one dataset of a result file (``maps.render_flatmap``).
 
     legend: the configured layer list when the dataset holds layer indices (best layer):
@@ -57,6 +64,8 @@ def result_flatmap(store, pycortex_subject, xfm, roi_info_path, result_path, dat
     mask: optional {"q_key": dataset, "fdr_q": level}, with mask_stats the statistics
       file(s) holding the q-values: voxels not significant at that FDR level are blank
       too (``significance_blank``).
+    roi_overlay_path: pycortex's overlay as ``warm_pycortex_cache`` rendered it; drawn
+      instead of with_rois/roi_list (which then only say what the overlay holds).
     noise_ceiling: optional {"prepared": prepared.h5, "threshold": fraction}: draw the
       dataset divided by the noise ceiling, blank where the ceiling is below threshold.
     """
@@ -91,15 +100,17 @@ def result_flatmap(store, pycortex_subject, xfm, roi_info_path, result_path, dat
         colorbar_label = colorbar_label or "best layer (highest validation R2)"
     vol = maps.result_volume(values, res["voxel_index"], rinfo)
     outlines = maps.load_roi_outlines(roi_outlines_path) if roi_outlines_path else None
+    overlay = maps.load_overlay(roi_overlay_path) if roi_overlay_path else None
+    overlay_rois = overlay is not None if roi_overlay_path else maps.use_rois(with_rois)
     with atomic_path(out_png) as tmp:
         maps.render_flatmap(cortex, vol, pycortex_subject, xfm, cmap=cmap, vmin=vmin, vmax=vmax, title=title,
                             out_png=tmp, colorbar_label=colorbar_label, categories=categories,
-                            roi_outlines=outlines, overlay_rois=maps.use_rois(with_rois),
+                            roi_outlines=outlines, overlay_rois=overlay_rois, overlay_image=overlay,
                             overlay_roi_list=roi_list, height=height, blank_note="; ".join(notes) or None,
                             metadata={"Legend": ",".join(legend)} if legend is not None else None)
 
 
-def draw_flatmaps(pycortex, roi_info_path, outlines_path, result_path, prepared_path, specs, out_pngs):
+def draw_flatmaps(pycortex, roi_info_path, outlines_path, overlay_path, result_path, prepared_path, specs, out_pngs):
     """The flatmaps of one result file, in one process (pycortex and matplotlib are
     imported once): one ``result_flatmap`` per spec, written to the out_png beside it.
 
@@ -118,7 +129,7 @@ def draw_flatmaps(pycortex, roi_info_path, outlines_path, result_path, prepared_
                        out_png=out_png, with_rois=pycortex["with_rois"], height=pycortex["height"],
                        legend=spec["legend"], roi_list=pycortex["roi_list"], colorbar_label=spec["label"],
                        roi_outlines_path=outlines_path, mask=spec["mask"], mask_stats=spec["mask_stats"],
-                       noise_ceiling=noise_ceiling)
+                       noise_ceiling=noise_ceiling, roi_overlay_path=overlay_path)
 
 
 def roi_figures(partition_tsv, counts_tsv, layers, subject, out_partition, out_best):
