@@ -74,16 +74,16 @@ def test_power_on_clear_signal():
     y, pred = noise_pair(3, 300, 1000, gain=1.0)
     res = stats.permutation_test_r2(y, pred, n_permutations=1000, seed=0)
     q = stats.bh_q_values(res.p)
-    assert stats.significant(q, 0.05).mean() > 0.99
+    assert np.mean(q <= 0.05) > 0.99       # the test's power (noise_pair's offsets make many R2 < 0)
 
 
 def test_fdr_share_of_null_voxels_below_q():
     n_null, n_sig = 3000, 3000
     gain = np.concatenate([np.zeros(n_null), np.linspace(0.1, 0.6, n_sig)])
     y, pred = noise_pair(5, 200, n_null + n_sig, gain=gain)
-    p = stats.permutation_test_r2(y, pred, n_permutations=1000, seed=1).p
+    res = stats.permutation_test_r2(y, pred, n_permutations=1000, seed=1)
     for q in (0.05, 0.1, 0.2):
-        sig = stats.significant(stats.bh_q_values(p), q)
+        sig = stats.bh_q_values(res.p) <= q      # BH's rejections (R2 may be < 0: noise_pair's offsets)
         assert sig[n_null:].sum() > 400
         assert sig[:n_null].sum() / sig.sum() <= q
 
@@ -206,9 +206,9 @@ def test_noise_layer_has_no_significant_unique_variance():
     fit = lambda x: ridge_predictions(x[trn], x[val], y[trn])
     out = stats.pair_bootstrap(y[val], fit(xa), fit(xb), fit(np.hstack([xa, xb])), n_boot=500, seed=0)
     q = 0.05
-    sig_a = stats.significant(stats.bh_q_values(out["p_unique_a"]), q)
+    sig_a = stats.significant(stats.bh_q_values(out["p_unique_a"]), out["unique_a"], q)
     assert sig_a.sum() <= q * n_vox                   # all null: BH allows about none
-    assert stats.significant(stats.bh_q_values(out["p_unique_b"]), q).mean() > 0.5
+    assert stats.significant(stats.bh_q_values(out["p_unique_b"]), out["unique_b"], q).mean() > 0.5
 
 
 def test_general_components():
@@ -252,9 +252,26 @@ def test_fdr_equals_scipy_and_keeps_nan():
     ok = ~np.isnan(p_nan)
     assert np.array_equal(np.isnan(q), ~ok)
     assert np.array_equal(q[ok], scipy.stats.false_discovery_control(p_nan[ok], method="bh"))
-    sig = stats.significant(q, 0.05)
+    sig = stats.significant(q, np.ones_like(q), 0.05)
     assert sig.dtype == bool and not sig[~ok].any()
     assert np.array_equal(sig[ok], q[ok] <= 0.05)
+
+
+def test_significant_means_a_positive_value_the_test_rejects():
+    """Issue 20: the permutation test rejects "no information", not "R2 <= 0"; a voxel
+    is significant only where q <= level and the tested value is > 0 (NaN: never)."""
+    q = np.array([0.01, 0.01, 0.01, 0.01, 0.2, np.nan, 0.01])
+    values = np.array([0.3, -0.05, 0.0, np.nan, 0.4, 0.5, 1e-9])
+    assert stats.significant(q, values, 0.05).tolist() == [True, False, False, False, False, False, True]
+    with pytest.raises(ValueError, match="shape"):
+        stats.significant(q, values[:3], 0.05)
+    # a real case: predictions correlated with y but scaled far too large reject the
+    # permutation null with R2 < 0
+    y, pred = noise_pair(6, 200, 300, gain=1.0)
+    res = stats.permutation_test_r2(y, 5 * pred, n_permutations=500)
+    q_r2 = stats.bh_q_values(res.p)
+    assert np.all(q_r2 <= 0.05) and np.all(res.r2 < 0)
+    assert not stats.significant(q_r2, res.r2, 0.05).any()
     assert np.isnan(stats.bh_q_values(np.full(3, np.nan))).all()
 
 

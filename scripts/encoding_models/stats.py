@@ -404,8 +404,21 @@ def bh_q_values(p) -> np.ndarray:
     return q
 
 
-def significant(q_values, q: float = 0.05) -> np.ndarray:
-    """Voxels significant at FDR level q: q_value <= q (NaN -> False)."""
+def significant(q_values, values, level: float = 0.05) -> np.ndarray:
+    """The one definition of "significant" used by every count, table and map mask: a
+    positive value that the test rejects, q_value <= level AND value > 0 (NaN -> False).
+
+    values: what was tested, per voxel: the R2 (permutation test) or the component
+    (bootstrap). The permutation test rejects "the predictions carry no information",
+    not "R2 <= 0": predictions correlated with the responses but offset or mis-scaled
+    reject it with R2 < 0, and such voxels are not called significant. For a bootstrap
+    component the one-sided p already requires most bootstrap values above 0, which in
+    practice implies an estimate > 0; the condition makes it hold by construction.
+    The raw p- and q-values in the statistics files are unchanged by this.
+    """
     qv = np.asarray(q_values, dtype=np.float64)
+    v = np.asarray(values, dtype=np.float64)
+    if qv.shape != v.shape:
+        raise ValueError(f"q-values have shape {qv.shape}, values {v.shape}")
     with np.errstate(invalid="ignore"):
-        return np.nan_to_num(qv, nan=np.inf) <= q
+        return (np.nan_to_num(qv, nan=np.inf) <= level) & (np.nan_to_num(v, nan=-np.inf) > 0)
