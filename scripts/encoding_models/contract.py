@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .layout import ALL_VOXELS, ROI_GROUPS
+from .layout import ALL_VOXELS, CHECKSUM_SUFFIX, ROI_GROUPS
 from . import safe_npy
 ROI_INFO_KEYS = ("voxel_mask", "brain_nii_shape", "noise_ceiling_avgreps",
                  *[k for pair in ROI_GROUPS.values() for k in pair])
@@ -29,8 +29,14 @@ class DataContractError(ValueError):
 
 
 def _exists(path):
+    """The file exists and, if it was downloaded, still has the sha256 recorded beside it."""
+    from .download import ChangedInput, check_recorded
     if not os.path.isfile(path):
         raise DataContractError(path, "file is missing")
+    try:
+        check_recorded(str(path), CHECKSUM_SUFFIX)
+    except ChangedInput as e:
+        raise DataContractError(path, e.problem) from None
 
 
 def _h5_dataset(path, name):
