@@ -7,7 +7,7 @@ import logging
 import numpy as np
 
 from .. import commonality, comparisons, layout
-from ..io import read_h5, write_tsv
+from ..io import atomic_path, read_h5, write_tsv
 
 log = logging.getLogger("encoding_models")
 
