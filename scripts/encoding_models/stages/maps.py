@@ -99,6 +99,28 @@ def result_flatmap(store, pycortex_subject, xfm, roi_info_path, result_path, dat
                             metadata={"Legend": ",".join(legend)} if legend is not None else None)
 
 
+def draw_flatmaps(pycortex, roi_info_path, outlines_path, result_path, prepared_path, specs, out_pngs):
+    """The flatmaps of one result file, in one process (pycortex and matplotlib are
+    imported once): one ``result_flatmap`` per spec, written to the out_png beside it.
+
+    pycortex: {store, pycortex_subject, xfm, height, with_rois, roi_list}. specs: one dict
+    per map with dataset, colors ({cmap, vmin, vmax}), title, label, legend, mask,
+    mask_stats and nc_threshold (R2 / noise-ceiling maps: the noise ceiling comes from
+    prepared_path; None otherwise).
+    """
+    for spec, out_png in zip(specs, out_pngs, strict=True):
+        c = spec["colors"]
+        noise_ceiling = None
+        if spec["nc_threshold"] is not None:
+            noise_ceiling = {"prepared": prepared_path, "threshold": spec["nc_threshold"]}
+        result_flatmap(pycortex["store"], pycortex["pycortex_subject"], pycortex["xfm"], roi_info_path, result_path,
+                       spec["dataset"], cmap=c["cmap"], vmin=c["vmin"], vmax=c["vmax"], title=spec["title"],
+                       out_png=out_png, with_rois=pycortex["with_rois"], height=pycortex["height"],
+                       legend=spec["legend"], roi_list=pycortex["roi_list"], colorbar_label=spec["label"],
+                       roi_outlines_path=outlines_path, mask=spec["mask"], mask_stats=spec["mask_stats"],
+                       noise_ceiling=noise_ceiling)
+
+
 def roi_figures(partition_tsv, counts_tsv, layers, subject, out_partition, out_best):
     import pandas as pd
     from .. import roi_figure
