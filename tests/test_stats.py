@@ -286,3 +286,45 @@ def test_tail_values_equal_topk(k, largest):
     xt = torch.as_tensor(x)
     got = stats._tail_values(xt, k, largest)
     assert torch.equal(got, torch.topk(xt, k, dim=1, largest=largest, sorted=True).values)
+
+
+# ------------------------------------------------------------------ ridge.batch_size, end to end
+def test_batch_size_changes_values_only_at_rounding_level():
+    """Issue 20: what ridge.batch_size changes, through cross products, fits and statistics
+    as the workflow runs them: the chosen lambdas and the p- and q-values are identical;
+    X'Y, R2 and weights (and so partitions and intervals) agree to rounding, not
+    necessarily bitwise (GEMMs round a column by the width of the call)."""
+    from encoding_models import penalty, ridge
+    rng = np.random.default_rng(11)
+    n_trn, n_hold, n_val, p, n_vox = 300, 60, 120, 20, 1300
+    x = np.concatenate([rng.standard_normal((n_trn + n_hold + n_val, p)), np.ones((n_trn + n_hold + n_val, 1))], 1)
+    x = x.astype(np.float32).astype(np.float64)
+    y = (x[:, :p] @ rng.standard_normal((p, n_vox)) * rng.uniform(0, 0.3, n_vox)
+         + rng.standard_normal((x.shape[0], n_vox))).astype(np.float32)
+    xs = np.split(x, [n_trn, n_trn + n_hold])
+    ys = np.split(y, [n_trn, n_trn + n_hold])
+    lambdas = penalty.reference_lambdas()
+
+    def run(batch):
+        xty = [ridge.cross_products(xs[i], ys[i], batch_size=batch) for i in (0, 1)]
+        fit = ridge.fit_ridge(*xs, *ys, lambdas, xty_trn=xty[0], xty_holdout=xty[1], batch_size=batch)
+        pred = xs[2] @ fit.weights
+        perm = stats.permutation_test_r2(ys[2], pred, n_permutations=300, seed=2, batch_size=batch)
+        half = ridge.fit_ridge(xs[0][:, 10:], xs[1][:, 10:], xs[2][:, 10:], *ys, lambdas, batch_size=batch)
+        boot = stats.pair_bootstrap(ys[2], xs[2][:, 10:] @ half.weights, pred, pred, n_boot=200, seed=2,
+                                    batch_size=batch)
+        return xty, fit, perm, boot
+
+    a, b = run(64), run(2048)
+    assert np.array_equal(a[1].best_index, b[1].best_index)                 # lambdas identical
+    assert np.array_equal(a[2].p, b[2].p)                                   # p identical
+    assert np.array_equal(stats.bh_q_values(a[2].p), stats.bh_q_values(b[2].p))
+    for key in ("p_unique_a", "p_unique_b"):
+        assert np.array_equal(a[3][key], b[3][key])
+        assert np.array_equal(stats.bh_q_values(a[3][key]), stats.bh_q_values(b[3][key]))
+    for u, v in zip(a[0], b[0]):                                            # X'Y to rounding
+        np.testing.assert_allclose(u, v, rtol=1e-12, atol=1e-12 * np.abs(u).max())
+    np.testing.assert_allclose(a[1].r2, b[1].r2, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(a[1].weights, b[1].weights, rtol=1e-9, atol=1e-12)
+    for key in ("unique_a", "unique_b", "shared", "unique_a_ci", "shared_ci"):
+        np.testing.assert_allclose(a[3][key], b[3][key], rtol=0, atol=1e-12)

@@ -51,9 +51,14 @@ Reproducibility
     The arithmetic always runs on blocks of ``block`` voxels at fixed positions
     (0, block, 2*block, ...; the last one zero-padded): MKL's GEMM and FFT round a
     column differently depending on the width of the call and on its position in it,
-    so this is what makes results bitwise independent of ``batch_size`` (which only
-    sets how many voxels are fetched and converted at a time) and bitwise identical
-    across reruns on the same machine and thread count.
+    so this is what makes this module's results, for given predictions, bitwise
+    independent of ``batch_size`` (which only sets how many voxels are fetched and
+    converted at a time) and bitwise identical across reruns on the same machine and
+    thread count. In the workflow ``ridge.batch_size`` also sets the fits' batches,
+    whose R2 and weights (so the predictions tested here) can differ at rounding level
+    (~1e-16) between batch sizes: the chosen lambdas, p- and q-values stay identical, the
+    other values agree to rounding (tests/test_stats.py,
+    test_batch_size_changes_values_only_at_rounding_level).
 
 Undefined voxels: where y is constant over the validation images (or y or a prediction
 is not finite) R2 is undefined; such voxels get NaN p-values, intervals and q-values.
