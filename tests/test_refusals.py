@@ -223,3 +223,19 @@ def test_lambdas_yaml_reads_as_strings_are_accepted(tmp_path, small_subject):
         fh.write("ridge:\n  lambdas: [1e-3, 1e2, 1.0e4]\n")      # PyYAML reads 1e-3 and 1e2 as strings
     res = snakemake(wd, "-n", check=False)
     assert res.returncode == 0, (res.stdout + res.stderr)[-2000:]
+
+
+def test_permutations_capped_below_the_fdr_level_are_refused(tmp_path):
+    """Issue 20: the validation set caps the permutations at n_val - 1 (stored as attrs);
+    when that cap leaves the smallest p-value above stats.fdr_q, the summaries refuse
+    rather than report 0 significant voxels."""
+    from encoding_models.io import write_h5
+    from encoding_models.stages.summaries import check_reachable
+    ok, capped = tmp_path / "ok.h5", tmp_path / "capped.h5"
+    write_h5(str(ok), {"p_r2": np.ones(3)}, attrs={"n_permutations": 19, "n_permutations_requested": 1000, "n_val": 20})
+    write_h5(str(capped), {"p_r2": np.ones(3)}, attrs={"n_permutations": 18, "n_permutations_requested": 1000,
+                                                        "n_val": 19})
+    check_reachable(str(ok), 0.05)
+    with pytest.raises(ValueError, match=r"capped.h5: only 18 permutations are possible with 19 validation images"):
+        check_reachable(str(capped), 0.05)
+    check_reachable(str(capped), 0.1)

@@ -29,6 +29,8 @@ def summaries(prepared_path, layers, fit_paths, best_layer_path, pairs, partitio
     from .. import stats
     prep = read_h5(prepared_path)
     rois, members, nc = list(prep["roi_names"]), prep["roi_members"], prep["noise_ceiling"]
+    for path in stats_paths or []:
+        check_reachable(path, fdr_q)
     rows = []
     for li, (layer, path) in enumerate(zip(layers, fit_paths)):
         r2 = read_h5(path, ["r2"])["r2"]
@@ -75,6 +77,24 @@ def summaries(prepared_path, layers, fit_paths, best_layer_path, pairs, partitio
         columns += [f"{name}_{k}" for k in ("unique_a", "unique_b")
                     for name in ("n_significant", "fraction_significant")]
     write_tsv(pd.DataFrame(prow, columns=columns), out_partition)   # header only when no pairs
+
+
+def check_reachable(stats_path, fdr_q):
+    """Refuse a permutation test that could not make any voxel significant at fdr_q.
+
+    The config asks for at least 1/fdr_q - 1 permutations (configuration.min_permutations),
+    but the validation set caps them at n_val - 1 (attrs n_permutations, n_val): with fewer
+    than 20 validation images at fdr_q = 0.05 the smallest p-value, 1/(1 + n), is above
+    fdr_q, and "0 significant voxels" would be an artefact, not a finding.
+    """
+    import h5py
+    from ..configuration import min_permutations
+    with h5py.File(stats_path, "r") as f:
+        n, n_val = int(f.attrs["n_permutations"]), int(f.attrs["n_val"])
+    if n < min_permutations(fdr_q):
+        raise ValueError(f"{stats_path}: only {n} permutations are possible with {n_val} validation images, so the "
+                         f"smallest p-value 1/{n + 1} = {1 / (n + 1):.3g} is above stats.fdr_q = {fdr_q:g} and no "
+                         f"voxel could be significant; use more validation (shared1000) images or a larger stats.fdr_q")
 
 
 def _significance_counts(sig, member):
