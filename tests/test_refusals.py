@@ -186,6 +186,8 @@ def _parse_check(cfg):
     ({"merged_rois": {"<script>alert(1)</script>": ["V1v"]}}, "merged_rois", "does not match"),
     ({"merged_rois": {"V1": ["V1v", "../V1d"]}}, "merged_rois", "does not match"),
     ({"rois": ["all", "V1v/.."]}, "rois", "does not match"),
+    # maps of a download subject without a pycortex database (was a KeyError while building the DAG)
+    ({"maps": {"enabled": True}}, f"subjects.{SUBJECT}.urls.pycortex_db", "maps need the subject's pycortex database"),
 ])
 def test_parse_time_refusals_of_issue_20(change, key, why, tmp_path, small_subject):
     cfg = _subject(tmp_path, small_subject)
@@ -212,6 +214,7 @@ def test_smallest_allowed_stats_counts_and_unmasked_maps_without_stats_are_accep
                             ({"enabled": False}, {"enabled": False})):
         cfg = _subject(tmp_path, small_subject)
         cfg.update(stats=stats_cfg, maps=maps)
+        cfg["subjects"][SUBJECT]["urls"]["pycortex_db"] = "file:///nonexistent/pycortex_db.zip"   # maps need one
         _parse_check(cfg)
 
 

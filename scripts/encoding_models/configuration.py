@@ -45,6 +45,9 @@ def check(config):
             missing = [layer for layer in layers if layer not in s["urls"]["features"]]
             if missing:
                 raise ConfigError(f"subjects.{subject}.urls.features", f"no URL for layer(s) {missing}")
+            if config.get("maps", {}).get("enabled", True) and not s["urls"].get("pycortex_db"):
+                raise ConfigError(f"subjects.{subject}.urls.pycortex_db", "maps need the subject's pycortex database "
+                                                                          "(a zip): add its URL, or set maps.enabled: false")
         for name, parts in merged.items():
             unknown = [p for p in parts if p not in defined]
             if unknown:
