@@ -63,6 +63,10 @@ VIEWER = f"{RESULTS}/viewer"
 VIEWER_INDEX = "index.html"
 
 # ------------------------------------------------------------------ logs
+# One log per job, whatever the names: every rule with wildcards logs into a folder of its
+# own, and its wildcard values are joined by '/' or '+' (characters no layer, subject,
+# ROI or partition-set name holds), so two jobs can never share a log file
+# (tests/test_workflow.py checks the patterns and a dry run with colliding-looking names).
 LOGS = "logs/{subject}"
 LOG = {
     "demo_anatomy": "logs/demo_anatomy.log",
@@ -81,15 +85,15 @@ LOG = {
     "roi_figures": f"{LOGS}/figures.log",
     "pycortex_cache": f"{LOGS}/maps/pycortex_cache.log",
     "map_best_layer": f"{LOGS}/maps/best_layer.log",
-    "map_layer": f"{LOGS}/maps/layer_{{layer}}.log",
-    "map_partition": f"{LOGS}/maps/partition_{{a}}+{{b}}.log",
+    "map_layer": f"{LOGS}/maps/layer/{{layer}}.log",
+    "map_partition": f"{LOGS}/maps/partition/{{a}}+{{b}}.log",
     "report_overview": f"{LOGS}/report/overview.log",
     "report_provenance": "logs/report/methods_provenance.log",
     "viewer": f"{LOGS}/viewer.log",
-    "stats_model": f"{LOGS}/stats/{{model}}.log",
-    "stats_partition": f"{LOGS}/stats/partition_{{a}}+{{b}}.log",
-    "stats_partition_set": f"{LOGS}/stats/partition_set_{{pset}}.log",
-    "map_partition_set": f"{LOGS}/maps/partition_sets/{{pset}}_{{component}}.log",
+    "stats_model": f"{LOGS}/stats/model/{{model}}.log",
+    "stats_partition": f"{LOGS}/stats/partition/{{a}}+{{b}}.log",
+    "stats_partition_set": f"{LOGS}/stats/partition_sets/{{pset}}.log",
+    "map_partition_set": f"{LOGS}/maps/partition_sets/{{pset}}/{{component}}.log",
 }
 
 # ------------------------------------------------------------------ the workflow's pycortex store

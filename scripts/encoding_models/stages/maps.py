@@ -78,7 +78,7 @@ def result_flatmap(store, pycortex_subject, xfm, roi_info_path, result_path, dat
     notes = []
     if mask is not None:
         masked = significance_blank(result_path, dataset, list(mask_stats), mask["q_key"], mask["fdr_q"])
-        notes.append(f"not significant, q > {mask['fdr_q']:g} ({int(masked.sum())} of {masked.size} voxels)")
+        notes.append(f"not significant (q > {mask['fdr_q']:g} or value <= 0; {int(masked.sum())} of {masked.size} voxels)")
         blank = blank | masked
     if noise_ceiling is not None:
         prep = read_h5(noise_ceiling["prepared"], ["noise_ceiling", "voxel_index"])
@@ -144,20 +144,25 @@ def roi_figures(partition_tsv, counts_tsv, layers, subject, out_partition, out_b
 
 
 def significance_blank(result_path, dataset, stats_paths, q_key, fdr_q):
-    """Voxels of a result map to leave blank: not significant at FDR level fdr_q.
+    """Voxels of a result map to leave blank: not significant at FDR level fdr_q
+    (``stats.significant``: q <= fdr_q and a positive value).
 
-    stats_paths: one statistics file; for the best-layer map, one per layer in config
-    order (a voxel is kept when its best layer's R2 is significant; undefined best
-    layer: blank).
+    stats_paths: one statistics file, whose q-values test the drawn dataset itself (R2,
+    joint R2, a unique part): a voxel is kept where q <= fdr_q and the drawn value > 0.
+    For the best-layer map, one per layer in config order: a voxel is kept when its best
+    layer's R2 is significant (q <= fdr_q and that layer's R2 > 0, the R2 the test
+    observed, stored beside its q-values); undefined best layer: blank.
     """
     from .. import stats
     res = read_h5(result_path, [dataset, "voxel_index"])
     sig = []
     for path in stats_paths:
-        st = read_h5(path, [q_key, "voxel_index"])
+        keys = [q_key, "voxel_index"] + (["r2"] if dataset == "best_layer" else [])
+        st = read_h5(path, keys)
         if not np.array_equal(st["voxel_index"], res["voxel_index"]):
             raise ValueError(f"{path}: voxel_index differs from {result_path}; rerun the statistics")
-        sig.append(stats.significant(st[q_key], fdr_q))
+        values = st["r2"] if dataset == "best_layer" else res[dataset]
+        sig.append(stats.significant(st[q_key], values, fdr_q))
     if len(sig) == 1 and dataset != "best_layer":
         return ~sig[0]
     best = np.asarray(res[dataset]).astype(int)

@@ -20,18 +20,21 @@ def summaries(prepared_path, layers, fit_paths, best_layer_path, pairs, partitio
     nc_threshold (optional): also report R2 divided by the noise ceiling, over voxels
     whose noise ceiling (as a fraction) is at least the threshold.
     stats_paths / stats_partition_paths (optional, one per layer / pair): also report,
-    per ROI, the number and fraction of voxels significant at FDR level fdr_q for each
-    layer's R2 (n_significant, fraction_significant) and each pair's unique A and
-    unique B (n_significant_unique_a, fraction_significant_unique_a, ..._unique_b).
+    per ROI, the number and fraction of voxels significant at FDR level fdr_q
+    (``stats.significant``: q <= fdr_q and a positive value) for each layer's R2
+    (n_significant, fraction_significant) and each pair's unique A and unique B
+    (n_significant_unique_a, fraction_significant_unique_a, ..._unique_b).
     """
     import pandas as pd
     from .. import stats
     prep = read_h5(prepared_path)
     rois, members, nc = list(prep["roi_names"]), prep["roi_members"], prep["noise_ceiling"]
+    for path in stats_paths or []:
+        check_reachable(path, fdr_q)
     rows = []
     for li, (layer, path) in enumerate(zip(layers, fit_paths)):
         r2 = read_h5(path, ["r2"])["r2"]
-        sig = None if stats_paths is None else stats.significant(read_h5(stats_paths[li], ["q_r2"])["q_r2"], fdr_q)
+        sig = None if stats_paths is None else stats.significant(read_h5(stats_paths[li], ["q_r2"])["q_r2"], r2, fdr_q)
         for roi, m in zip(rois, members):
             row = {"roi": roi, "layer": layer, **comparisons.describe(r2[m])}
             if nc_threshold is not None:
@@ -55,7 +58,7 @@ def summaries(prepared_path, layers, fit_paths, best_layer_path, pairs, partitio
         sig = None
         if stats_partition_paths is not None:
             st = read_h5(stats_partition_paths[pi], ["q_unique_a", "q_unique_b"])
-            sig = {k: stats.significant(st[f"q_{k}"], fdr_q) for k in ("unique_a", "unique_b")}
+            sig = {k: stats.significant(st[f"q_{k}"], d[k], fdr_q) for k in ("unique_a", "unique_b")}
         for roi, m in zip(rois, members):
             row = {"roi": roi, "pair": layout.model_name((a, b)), "layer_a": a, "layer_b": b,
                    "n_voxels": int((m & ~np.isnan(d["r2_joint"])).sum())}
@@ -76,6 +79,24 @@ def summaries(prepared_path, layers, fit_paths, best_layer_path, pairs, partitio
     write_tsv(pd.DataFrame(prow, columns=columns), out_partition)   # header only when no pairs
 
 
+def check_reachable(stats_path, fdr_q):
+    """Refuse a permutation test that could not make any voxel significant at fdr_q.
+
+    The config asks for at least 1/fdr_q - 1 permutations (configuration.min_permutations),
+    but the validation set caps them at n_val - 1 (attrs n_permutations, n_val): with fewer
+    than 20 validation images at fdr_q = 0.05 the smallest p-value, 1/(1 + n), is above
+    fdr_q, and "0 significant voxels" would be an artefact, not a finding.
+    """
+    import h5py
+    from ..configuration import min_permutations
+    with h5py.File(stats_path, "r") as f:
+        n, n_val = int(f.attrs["n_permutations"]), int(f.attrs["n_val"])
+    if n < min_permutations(fdr_q):
+        raise ValueError(f"{stats_path}: only {n} permutations are possible with {n_val} validation images, so the "
+                         f"smallest p-value 1/{n + 1} = {1 / (n + 1):.3g} is above stats.fdr_q = {fdr_q:g} and no "
+                         f"voxel could be significant; use more validation (shared1000) images or a larger stats.fdr_q")
+
+
 def _significance_counts(sig, member):
     """Number and fraction of an ROI's voxels (those with a defined R2) that are significant."""
     n = int(member.sum())
@@ -86,7 +107,7 @@ def _significance_counts(sig, member):
 def partition_sets_summary(prepared_path, sets, set_paths, out_path, stats_paths=None, fdr_q=None):
     """Per ROI and component of every set: n_voxels (defined), n_undefined (NaN R2), median,
     min, max; with statistics (stats_paths, one per set) also n_significant and
-    fraction_significant (q <= fdr_q, among the defined voxels)."""
+    fraction_significant (q <= fdr_q and component > 0, among the defined voxels)."""
     import pandas as pd
     from .. import stats as stats_mod
     prep = read_h5(prepared_path)
@@ -108,7 +129,7 @@ def partition_sets_summary(prepared_path, sets, set_paths, out_path, stats_paths
                        "n_voxels": desc["n_voxels"], "n_undefined": desc["n_undefined"],
                        "median": desc["median"], "min": desc["min"], "max": desc["max"]}
                 if st is not None:
-                    row.update(_significance_counts(stats_mod.significant(st[f"q_{name}"], fdr_q),
+                    row.update(_significance_counts(stats_mod.significant(st[f"q_{name}"], d[name], fdr_q),
                                                     m & ~np.isnan(d[name])))
                 rows.append(row)
     write_tsv(pd.DataFrame(rows, columns=columns), out_path)
