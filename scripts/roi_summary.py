@@ -5,4 +5,5 @@ from encoding_models.logs import rule_log
 with rule_log(snakemake.log[0]):
     i, o = snakemake.input, snakemake.output
     summaries.roi_outputs(snakemake.wildcards.roi, snakemake.wildcards.subject, i.prepared, snakemake.params.layers,
-                          list(i.fits), *i.tables, o.summary, o.overview)
+                          list(i.fits), *i.tables, o.summary, o.overview,
+                          precision=snakemake.params.precision)

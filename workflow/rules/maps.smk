@@ -34,8 +34,9 @@ rule map_layer_r2:
         result=layout.path(layout.FIT, subject="{subject}", model="{layer}"),
         stats=map_mask_stats("r2"),
     output:
-        report(
-            layout.MAP_R2,
+        png=layout.MAP_R2,
+        light=report(
+            layout.report_copy(layout.MAP_R2),
             category="{subject}",
             subcategory="Flatmaps: R2 per layer",
             caption="../report/map_r2.rst",
@@ -70,8 +71,9 @@ use rule map_layer_r2 as map_best_layer with:
         result=layout.BEST_LAYER,
         stats=map_mask_stats("best_layer"),
     output:
-        report(
-            layout.MAP_BEST_LAYER,
+        png=layout.MAP_BEST_LAYER,
+        light=report(
+            layout.report_copy(layout.MAP_BEST_LAYER),
             category="{subject}",
             subcategory="Flatmaps: best layer",
             caption="../report/map_best_layer.rst",
@@ -98,8 +100,9 @@ use rule map_layer_r2 as map_partition with:
         result=layout.PARTITION,
         stats=map_mask_stats(),
     output:
-        report(
-            layout.MAP_PARTITION,
+        png=layout.MAP_PARTITION,
+        light=report(
+            layout.report_copy(layout.MAP_PARTITION),
             category="{subject}",
             subcategory="Flatmaps: variance partitions",
             caption="../report/map_partition.rst",
@@ -127,8 +130,9 @@ use rule map_layer_r2 as map_r2_over_nc with:
         prepared=layout.PREPARED,
         stats=map_mask_stats("r2_over_nc"),
     output:
-        report(
-            layout.MAP_R2_OVER_NC,
+        png=layout.MAP_R2_OVER_NC,
+        light=report(
+            layout.report_copy(layout.MAP_R2_OVER_NC),
             category="{subject}",
             subcategory="Flatmaps: R2 / noise ceiling per layer",
             caption="../report/map_r2_over_nc.rst",
@@ -158,8 +162,9 @@ use rule map_layer_r2 as map_partition_set with:
         result=layout.PARTITION_SET,
         stats=set_mask_stats,
     output:
-        report(
-            layout.MAP_PARTITION_SET,
+        png=layout.MAP_PARTITION_SET,
+        light=report(
+            layout.report_copy(layout.MAP_PARTITION_SET),
             category="{subject}",
             subcategory="Flatmaps: partition sets",
             caption="../report/map_partition_set.rst",
@@ -181,6 +186,7 @@ use rule map_layer_r2 as map_partition_set with:
 rule roi_figures:
     input:
         partition=layout.path(layout.SUMMARY, subject="{subject}", table="partition"),
+        prepared=layout.PREPARED,
         counts=layout.path(
             layout.SUMMARY, subject="{subject}", table="best_layer_counts"
         ),
@@ -207,5 +213,6 @@ rule roi_figures:
         runtime=5,
     params:
         layers=LAYERS,
+        precision=config["ridge"]["input_precision"],
     script:
         "../../scripts/roi_figures.py"

@@ -89,6 +89,7 @@ rule roi_summary:
         runtime=5,
     params:
         layers=LAYERS,
+        precision=config["ridge"]["input_precision"],
     script:
         "../../scripts/roi_summary.py"
 

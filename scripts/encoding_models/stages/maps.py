@@ -44,8 +44,11 @@ def warm_pycortex_cache(store, pycortex_subject, xfm, roi_info_path, height, wit
 
 def result_flatmap(store, pycortex_subject, xfm, roi_info_path, result_path, dataset, *, cmap, vmin, vmax,
                    title, out_png, with_rois, height, legend=None, roi_list=None, colorbar_label=None,
-                   roi_outlines_path=None, blank=None, mask=None, mask_stats=(), noise_ceiling=None):
-    """One flatmap of one dataset of a result file (``maps.render_flatmap``).
+                   roi_outlines_path=None, blank=None, mask=None, mask_stats=(), noise_ceiling=None,
+                   out_report_png=None):
+    """One flatmap of one dataset of a result file (``maps.render_flatmap``), full
+    resolution in out_png, and a lighter copy for the HTML report in out_report_png
+    (``maps.report_png``) when given.
 
     legend: the configured layer list when the dataset holds layer indices (best layer):
       drawn in the palette's layer colours (cmap, vmin, vmax are then ignored), -1 blank.
@@ -97,14 +100,25 @@ def result_flatmap(store, pycortex_subject, xfm, roi_info_path, result_path, dat
                             roi_outlines=outlines, overlay_rois=maps.use_rois(with_rois),
                             overlay_roi_list=roi_list, height=height, blank_note="; ".join(notes) or None,
                             metadata={"Legend": ",".join(legend)} if legend is not None else None)
+    if out_report_png is not None:
+        with atomic_path(out_report_png) as tmp:
+            maps.report_png(out_png, tmp)
 
 
-def roi_figures(partition_tsv, counts_tsv, layers, subject, out_partition, out_best):
+def roi_figures(partition_tsv, counts_tsv, layers, subject, out_partition, out_best, prepared=None,
+                precision="float32"):
+    """The subject's bars of partitions (medians no larger than their rounding bound, at the
+    inputs' precision and prepared.h5's validation images, drawn as 0) and best layers per ROI."""
     import pandas as pd
-    from .. import roi_figure
+    from .. import comparisons, roi_figure
+    part = pd.read_csv(partition_tsv, sep="\t")
+    if prepared is not None:
+        n_val = int(np.sum(read_h5(prepared, ["val"])["val"]))
+        for k in ("unique_a", "shared", "unique_b"):
+            bound = comparisons.rounding_bound(precision, n_val, comparisons.COEF_ABS_SUM[k])
+            part[f"{k}_median"] = comparisons.zero_rounding(part[f"{k}_median"].to_numpy(), bound)
     with atomic_path(out_partition) as tmp:
-        roi_figure.partition_bars(pd.read_csv(partition_tsv, sep="\t"), layers, tmp,
-                            f"{subject}: median unique and shared variance per ROI")
+        roi_figure.partition_bars(part, layers, tmp, f"{subject}: median unique and shared variance per ROI")
     with atomic_path(out_best) as tmp:
         roi_figure.best_layer_bars(pd.read_csv(counts_tsv, sep="\t"), layers, tmp,
                              f"{subject}: best layer per ROI")

@@ -7,7 +7,7 @@ import logging
 import numpy as np
 
 from .. import commonality, comparisons, layout
-from ..io import read_h5, write_tsv
+from ..io import atomic_path, read_h5, write_tsv
 
 log = logging.getLogger("encoding_models")
 
@@ -115,8 +115,9 @@ def partition_sets_summary(prepared_path, sets, set_paths, out_path, stats_paths
 
 
 def roi_outputs(roi, subject, prepared_path, layers, fit_paths, layer_r2_tsv, counts_tsv, partition_tsv,
-                out_summary, out_png):
-    """One ROI's rows of every summary (long format) and its overview figure."""
+                out_summary, out_png, precision="float32"):
+    """One ROI's rows of every summary (long format) and its overview figure (medians no
+    larger than their rounding bound at the inputs' ``precision`` drawn as 0)."""
     import pandas as pd
     from .. import palette, roi_figure
     prep = read_h5(prepared_path, ["roi_names", "roi_members"])
@@ -139,7 +140,11 @@ def roi_outputs(roi, subject, prepared_path, layers, fit_paths, layer_r2_tsv, co
     counts = dict(counts_df[counts_df["roi"] == roi][["layer", "count"]].itertuples(index=False))
     part = tables["partition"]
     part = part[part["roi"] == roi]
-    partitions = [(r.pair, r.layer_a, r.layer_b, r.unique_a_median, r.shared_median, r.unique_b_median)
+    n_val = int(np.sum(read_h5(prepared_path, ["val"])["val"]))
+    bound = {k: comparisons.rounding_bound(precision, n_val, comparisons.COEF_ABS_SUM[k])
+             for k in ("unique_a", "shared", "unique_b")}
+    partitions = [(r.pair, r.layer_a, r.layer_b, *(comparisons.zero_rounding(getattr(r, f"{k}_median"), bound[k])
+                                                   for k in ("unique_a", "shared", "unique_b")))
                   for r in part.itertuples()]
     with atomic_path(out_png) as tmp:
         roi_figure.roi_overview(roi, int(member.sum()), r2, counts, partitions, palette.layer_colours(layers),
