@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 import browser
-from encoding_models import configuration, layout, palette
+from encoding_models import configuration, layout, palette, report_pages
 from encoding_models.stages import report as report_stage
 from workflow_helpers import ROOT, snakemake
 
@@ -27,49 +27,100 @@ def _number(cell):
 
 
 # ----------------------------------------------------------------- without a workflow run
-def _write_tables(tmp_path, significance):
+BOUNDS32 = report_stage.rounding_bounds("float32", 300)
+
+
+def _fake_tables(significance, tiny=-0.026):
     layer_r2 = pd.DataFrame([{"roi": r, "layer": l, "n_voxels": 10, "n_undefined": 0, "min": -0.1,
                               "median": 0.01 * (i + 1) * (1 if r == "FFA-1" else -1), "max": 0.3}
-                             for r in ("FFA-1", "V1") for i, l in enumerate(["Conv1", "Conv5"])])
+                             for r in ("FFA-1", "V1", "V1v") for i, l in enumerate(["Conv1", "Conv5"])])
     counts = pd.DataFrame([{"roi": "FFA-1", "layer": "Conv1", "count": 3, "n_undefined": 1},
                            {"roi": "FFA-1", "layer": "Conv5", "count": 6, "n_undefined": 1},
                            {"roi": "V1", "layer": "Conv1", "count": 8, "n_undefined": 0},
-                           {"roi": "V1", "layer": "Conv5", "count": 2, "n_undefined": 0}])
+                           {"roi": "V1", "layer": "Conv5", "count": 2, "n_undefined": 0},
+                           {"roi": "V1v", "layer": "Conv1", "count": 4, "n_undefined": 0},
+                           {"roi": "V1v", "layer": "Conv5", "count": 1, "n_undefined": 0}])
     part = pd.DataFrame([{"roi": r, "pair": "Conv1+Conv5", "layer_a": "Conv1", "layer_b": "Conv5", "n_voxels": 10,
-                          "n_undefined": 0, **{f"{k}_{s}": -0.026 if k == "unique_a" else 0.05
+                          "n_undefined": 0, **{f"{k}_{s}": (tiny if r == "FFA-1" else 0.01) if k == "unique_a" else
+                                               (0.03 if k == "unique_b" and r == "V1" else 0.02)
                                                for k in layout.PARTITION_KINDS for s in ("median", "min", "max")}}
-                         for r in ("FFA-1", "V1")])
-    if significance:
+                         for r in ("FFA-1", "V1", "V1v")])
+    if significance:      # the columns summaries write (stages/summaries.py)
         layer_r2["n_significant"] = 4
         layer_r2["fraction_significant"] = 0.4
-        for k in layout.PARTITION_KINDS:
-            part[f"{k}_fraction_significant"] = 0.25
-    paths = [str(tmp_path / f"{t}.tsv") for t in layout.SUMMARY_TABLES]
-    for df, p in zip((layer_r2, counts, part), paths):
-        df.to_csv(p, sep="\t", index=False)
-    return paths
+        for k, share in (("unique_a", 0.25), ("unique_b", 0.75)):
+            part[f"n_significant_{k}"] = int(10 * share)
+            part[f"fraction_significant_{k}"] = share
+    return layer_r2, counts, part
 
 
 @pytest.mark.parametrize("significance", [False, True])
 def test_overview_html_from_tables(tmp_path, significance):
-    paths = _write_tables(tmp_path, significance)
-    out = str(tmp_path / "overview.html")
-    report_stage.overview_page("demo", ["Conv1", "Conv5"], *paths, out, viewer_href="results/demo/viewer/index.html")
-    text = open(out, encoding="utf-8").read()
-    rois, parts = _tables(out)
+    tables = _fake_tables(significance)
+    out = tmp_path / "overview.html"
+    out.write_text(report_pages.overview_html("demo", ["Conv1", "Conv5"], *tables, BOUNDS32,
+                                              viewer_href="results/demo/viewer/index.html"), encoding="utf-8")
+    text = out.read_text(encoding="utf-8")
+    rois, matrix, pair = _tables(str(out))
     ffa = rois[rois["ROI"] == "FFA-1"].iloc[0]
     assert ffa["voxels"].startswith("10") and "1 undefined" in ffa["voxels"]      # 3 + 6 + 1 undefined
     assert ffa["best layer (share of voxels)"].startswith("Conv5 (60%, 6 voxels)")
     assert _number(ffa["median R2 Conv5"]) == pytest.approx(0.02)
     assert rois[rois["ROI"] == "V1"].iloc[0]["best layer (share of voxels)"].startswith("Conv1 (80%")
-    row = parts[parts["ROI"] == "FFA-1"].iloc[0]
-    assert _number(row["median unique A"]) == pytest.approx(-0.026) and row["pair A+B"] == "Conv1+Conv5"
-    assert ("sig." in text) == significance and ("(40% sig.)" in text) == significance
-    assert ("(25% sig.)" in text) == significance
+    # headers name the layers; the significant share of each unique part beside its median
+    row = pair[pair["ROI"] == "FFA-1"].iloc[0]
+    assert _number(row["median unique Conv1 beyond Conv5"]) == pytest.approx(-0.026)
+    assert list(pair.columns[2:]) == ["median unique Conv1 beyond Conv5", "median shared by Conv1 and Conv5",
+                                      "median unique Conv5 beyond Conv1", "median R2(Conv1+Conv5)"]
+    assert ("25% sig." in str(row["median unique Conv1 beyond Conv5"])) == significance
+    assert ("75% sig." in str(row["median unique Conv5 beyond Conv1"])) == significance
+    assert "sig." not in str(row["median shared by Conv1 and Conv5"])
+    assert ("(40% sig.)" in text) == significance
+    # the largest part per ROI and pair: V1's unique Conv5 (0.03), FFA-1's shared (0.02)
+    assert matrix.set_index("ROI").loc["V1", "Conv1 + Conv5"].startswith("unique Conv5 0.03")
+    assert matrix.set_index("ROI").loc["FFA-1", "Conv1 + Conv5"].startswith("shared 0.02")
     for layer, colour in palette.layer_colours(["Conv1", "Conv5"]).items():   # layer names in their colours
         assert f'style="color:{colour}">{layer}</span>' in text
     assert "results/demo/viewer/index.html" in text and "http.server" in text
-    assert 'id="filter"' in text
+    assert "em-roi-filter" in text and "<script" not in text      # inline handlers only (the report's first page)
+
+
+def test_rounding_level_values_print_as_zero():
+    """Medians of 2.4e-09 and 1.4e-08 (pairs whose models agree to rounding) once printed as results."""
+    b32, b64 = BOUNDS32, report_stage.rounding_bounds("float64", 300)
+    assert b32["unique_a"] == pytest.approx(4 * 2.0 ** -24 * 2) and b32["shared"] == pytest.approx(4 * 2.0 ** -24 * 3)
+    assert b64["unique_a"] == pytest.approx(4 * 300 * 2.0 ** -52 * 2)       # the bootstrap's bound (stats.py)
+    from encoding_models import comparisons, stats
+    assert comparisons.ROUNDING_FACTOR == stats.ROUNDING_FACTOR
+    for tiny in (2.4e-09, -1.4e-08):
+        html = report_pages.answers_html("demo", ["Conv1", "Conv5"], *_fake_tables(False, tiny=tiny), b32)
+        cell = re.search(r'<tr data-roi="FFA-1"><td[^>]*>FFA-1</td><td data-v="10">10</td><td data-v="(.*?)">(.*?)</td>',
+                         html.split("em-pair-table")[1])
+        assert cell.group(1) == "0" and ">~0</span>" in cell.group(2) and f"{tiny:.2e}" in cell.group(2)
+        assert f"{tiny:.1e}" not in html.replace(f"{tiny:.2e}", "")            # shown nowhere as a result
+        # float64 inputs resolve it: printed as a number
+        html64 = report_pages.answers_html("demo", ["Conv1", "Conv5"], *_fake_tables(False, tiny=tiny), b64)
+        assert f"{tiny:.1e}" in html64
+    assert report_pages._num(b32["unique_a"] * 1.01, bound=b32["unique_a"]) != "~0"
+    assert comparisons.zero_rounding(np.array([2.4e-9, -1e-3, np.nan]), b32["unique_a"]).tolist()[:2] == [0.0, -1e-3]
+
+
+def test_roi_bars_draw_rounding_level_medians_as_zero(tmp_path, monkeypatch):
+    from encoding_models import roi_figure
+    from encoding_models.io import write_h5
+    from encoding_models.stages import maps as map_stage
+    drawn = {}
+    real = roi_figure.partition_bars
+    monkeypatch.setattr(roi_figure, "partition_bars", lambda df, *a, **k: drawn.update(df=df.copy()) or real(df, *a, **k))
+    layer_r2, counts, part = _fake_tables(False, tiny=2.4e-9)
+    prepared = tmp_path / "prepared.h5"
+    write_h5(str(prepared), {"val": np.ones(300, bool)})
+    part.to_csv(tmp_path / "partition.tsv", sep="\t", index=False)
+    counts.to_csv(tmp_path / "counts.tsv", sep="\t", index=False)
+    map_stage.roi_figures(str(tmp_path / "partition.tsv"), str(tmp_path / "counts.tsv"), ["Conv1", "Conv5"], "demo",
+                          str(tmp_path / "p.png"), str(tmp_path / "b.png"), prepared=str(prepared))
+    assert drawn["df"]["unique_a_median"].tolist() == [0.0, 0.01, 0.01]     # FFA-1's 2.4e-9 drawn as 0
+    assert drawn["df"]["unique_b_median"].tolist() == [0.02, 0.03, 0.02]
 
 
 def test_git_state_and_versions_without_importing():
