@@ -6,4 +6,4 @@ with rule_log(snakemake.log[0]):
     i, o = snakemake.input, snakemake.output
     summaries.roi_outputs(snakemake.wildcards.roi, snakemake.wildcards.subject, i.prepared, snakemake.params.layers,
                           list(i.fits), *i.tables, o.summary, o.overview,
-                          precision=snakemake.params.precision)
+                          precision=snakemake.params.precision, out_report_png=o.overview_light)

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from encoding_models import maps, palette, roi_figure
+from encoding_models import layout, maps, palette, roi_figure
 
 LAYERS = ["Conv1", "Conv2", "Conv3", "Conv4", "Conv5"]
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -252,3 +252,26 @@ def test_maps_render_without_inkscape_with_one_warning(demo_run, tmp_path, monke
     assert np.asarray(img.convert("RGB"), float).std() > 10
     assert [r.message for r in caplog.records].count(
         "inkscape is not installed: flatmaps are drawn without ROI outlines and labels") == 1
+
+
+@pytest.mark.workflow
+def test_report_gets_lighter_copies_of_the_full_resolution_maps(demo_run):
+    """results/ keeps every map at full resolution; the report embeds a lighter copy of each
+    (report.html was 35.8 MB on the default demo, 95 PNGs of 420-610 KB)."""
+    import glob
+    from PIL import Image
+    base = os.path.join(demo_run, "results", "demo")
+    full = sorted(p for p in glob.glob(os.path.join(base, "maps", "**", "*.png"), recursive=True))
+    assert len(full) >= 1 + 2 * len(LAYERS) + 4 * 10
+    total_full = total_light = 0
+    for path in full:
+        rel = os.path.relpath(path, demo_run)
+        light = os.path.join(demo_run, layout.report_copy(rel.replace("results/demo/", "results/{subject}/", 1))
+                             .format(subject="demo"))
+        with Image.open(path) as a, Image.open(light) as b:
+            assert b.mode == "P" and b.width == min(a.width, maps.REPORT_WIDTH), rel
+            assert abs(b.height / b.width - a.height / a.width) < 0.01, rel
+            assert b.text.get("Title") == a.text.get("Title"), rel
+        total_full += os.path.getsize(path)
+        total_light += os.path.getsize(light)
+    assert total_light < total_full / 3, (total_light, total_full)

@@ -139,7 +139,7 @@ def test_git_state_and_versions_without_importing():
 def test_overview_page_matches_the_tables(demo_run):
     base = os.path.join(demo_run, "results", "demo")
     page = os.path.join(demo_run, layout.path(layout.REPORT_OVERVIEW, subject="demo"))
-    rois, parts = _tables(page)
+    rois, matrix, *pairs = _tables(page)
     layer_r2 = pd.read_csv(os.path.join(base, "summary", "layer_r2.tsv"), sep="\t")
     counts = pd.read_csv(os.path.join(base, "summary", "best_layer_counts.tsv"), sep="\t")
     part = pd.read_csv(os.path.join(base, "summary", "partition.tsv"), sep="\t")
@@ -150,39 +150,133 @@ def test_overview_page_matches_the_tables(demo_run):
     best = c.loc[c["count"].idxmax()]
     assert ffa["best layer (share of voxels)"].startswith(f"{best.layer} ({100 * best['count'] / n:.0f}%")
     for layer in LAYERS:
-        expected = layer_r2[(layer_r2.roi == "FFA-1") & (layer_r2.layer == layer)]["median"].iloc[0]
-        assert _number(ffa[f"median R2 {layer}"]) == pytest.approx(expected, abs=5e-5)
-    row = parts[(parts["ROI"] == "FFA-1") & (parts["pair A+B"] == "Conv1+Conv5")].iloc[0]
-    expected = part[(part.roi == "FFA-1") & (part.pair == "Conv1+Conv5")].iloc[0]
-    for col, key in (("median unique A", "unique_a_median"), ("median shared", "shared_median"),
-                     ("median unique B", "unique_b_median")):
-        assert _number(row[col]) == pytest.approx(expected[key], abs=5e-5)
-    assert len(parts) == len(part)
+        rec = layer_r2[(layer_r2.roi == "FFA-1") & (layer_r2.layer == layer)].iloc[0]
+        assert _number(ffa[f"median R2 {layer}"]) == pytest.approx(rec["median"], abs=5e-5)
+        assert f"({100 * rec['fraction_significant']:.0f}% sig.)" in ffa[f"median R2 {layer}"]
+    # every pair's table: medians and the significant shares of unique A and B as partition.tsv has them
+    assert len(pairs) == part["pair"].nunique() == 10
+    bounds = report_stage.rounding_bounds("float32", report_stage.split_sizes(
+        os.path.join(demo_run, layout.path(layout.PREPARED, subject="demo")))["validation"])
+    checked = 0
+    for table in pairs:
+        cols = list(table.columns)
+        a, b = re.match(r"median unique (\S+) beyond (\S+)", cols[2]).groups()
+        assert cols[2:] == [f"median unique {a} beyond {b}", f"median shared by {a} and {b}",
+                            f"median unique {b} beyond {a}", f"median R2({a}+{b})"]
+        expected = part[part.pair == f"{a}+{b}"].set_index("roi")
+        assert len(table) == len(expected)
+        for _, row in table.iterrows():
+            e = expected.loc[row["ROI"]]
+            for col, key, sig in ((cols[2], "unique_a", "fraction_significant_unique_a"), (cols[3], "shared", None),
+                                  (cols[4], "unique_b", "fraction_significant_unique_b")):
+                cell = str(row[col])
+                if abs(e[f"{key}_median"]) <= bounds[key]:
+                    assert cell.startswith("~0"), (row["ROI"], col, cell)
+                else:
+                    assert _number(cell) == pytest.approx(e[f"{key}_median"], abs=5e-5, rel=0.06)
+                if sig:
+                    assert f"({100 * e[sig]:.0f}% sig.)" in cell, (row["ROI"], col, cell)
+                    checked += 1
+    assert checked == 2 * len(part)
+    assert part.filter(like="fraction_significant_unique").to_numpy().max() > 0    # the shares are not all 0
 
 
 @pytest.mark.workflow
 def test_provenance_page(demo_run):
-    text = open(os.path.join(demo_run, layout.REPORT_PROVENANCE), encoding="utf-8").read()
+    import h5py
+    path = os.path.join(demo_run, layout.REPORT_PROVENANCE)
+    text = open(path, encoding="utf-8").read()
     head = subprocess.run(["git", "-C", ROOT, "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
     assert head in text and "tree dirty" in text
     for pkg in ("numpy", "torch", "pycortex", "snakemake", "scipy"):
         assert f">{pkg}<" in text and importlib.metadata.version(pkg) in text
     grid = configuration.lambda_grid({"ridge": {"lambdas": "reference"}})
     assert f"{len(grid)} values: " + ", ".join(f"{x:g}" for x in grid) in text
-    splits = pd.read_html(os.path.join(demo_run, layout.REPORT_PROVENANCE), attrs={"id": "splits"})[0]
+    splits = pd.read_html(path, attrs={"id": "splits"})[0]
     sizes = report_stage.split_sizes(os.path.join(demo_run, layout.path(layout.PREPARED, subject="demo")))
     row = splits.iloc[0]
     assert (row["train"], row["holdout"], row["validation"], row["split_seed"]) == (
         sizes["train"], sizes["holdout"], sizes["validation"], 171301)
     assert "pct_holdout: 0.1" in text and "subjects:" in text          # the config as run, YAML
+    # every setting that changes a number: statistics, joint models, the maps' mask
+    settings = dict(pd.read_html(path, attrs={"class": "settings"})[0].itertuples(index=False))
+    for key in ("stats.enabled", "stats.permutations", "stats.bootstrap", "stats.fdr_q", "stats.seed", "ridge.joint",
+                "maps.mask"):
+        assert key in settings, key
+    assert settings["ridge.joint"].startswith("concatenated") and settings["maps.mask"].startswith("fdr")
+    # the permutations used where more were asked for (the cyclic shifts of the validation images)
+    with h5py.File(os.path.join(demo_run, layout.path(layout.STATS_MODEL, subject="demo", model="Conv1")), "r") as f:
+        used, asked = int(f.attrs["n_permutations"]), int(f.attrs["n_permutations_requested"])
+    assert used == sizes["validation"] - 1 < asked == 1000
+    perm = pd.read_html(path, attrs={"id": "permutations"})[0].iloc[0]
+    assert (perm["permutations requested"], perm["permutations used"]) == (asked, used)
+    assert f"{asked} asked, {used} used" in perm["note"]
+    # why the grid starts below 0
+    assert 'id="negative-lambdas"' in text and "1e-4 - 0.01 = -0.0099" in text
+    # the chosen lambdas per model: counts per grid value summing to the fitted voxels
+    lam = pd.read_html(path, attrs={"class": "lambdas"})[0]
+    assert list(lam.columns[2:]) == layout.models(LAYERS)
+    counts = lam.iloc[:-1]
+    assert len(counts) == len(grid)
+    for model in layout.models(LAYERS):
+        with h5py.File(os.path.join(demo_run, layout.path(layout.FIT, subject="demo", model=model)), "r") as f:
+            idx = f["best_lambda_index"][()]
+        expected = np.bincount(idx, minlength=len(grid))
+        assert counts[model].fillna(0).astype(int).tolist() == expected.tolist(), model
+        assert int(lam.iloc[-1][model]) == sizes["voxels fitted"]
 
 
 @pytest.mark.workflow
-def test_report_builds_with_overview_first(demo_run):
+def test_report_builds_with_the_answers_first(demo_run):
     snakemake(demo_run, "--report", "report_overview.html")
     html = open(os.path.join(demo_run, "report_overview.html"), encoding="utf-8", errors="replace").read()
     assert "0 Overview" in html and "overview.html" in html and "methods_provenance.html" in html
-    assert "Start at" in html and "results/demo/viewer/index.html" in html
+    desc = re.search(r'var workflow_desc = (".*?");\n', html, re.S).group(1)
+    assert "em-answers" in desc and "FFA-1" in desc and "results/demo/viewer/index.html" in desc
+
+
+@pytest.mark.workflow
+def test_report_first_page_shows_the_answers_in_chromium(demo_run, tmp_path):
+    """The report opens on the answers: the ROI table with FFA-1's row as text, no click needed;
+    the filter is exact (V1 shows V1, not V1v or V1d); a click on a header sorts."""
+    why = browser.missing()
+    if why:
+        pytest.skip(why)
+    snakemake(demo_run, "--report", "report.html")
+    layer_r2 = pd.read_csv(os.path.join(demo_run, "results", "demo", "summary", "layer_r2.tsv"), sep="\t")
+    shot = os.environ.get("REPORT_FIRST_PAGE_PNG") or str(tmp_path / "first_page.png")
+    with browser.serve(demo_run) as url, browser.browser_page(1400, 1000) as page:
+        page.goto(url + "report.html")
+        section = page.locator("section.em-answers")
+        section.wait_for(state="visible", timeout=30000)
+        row = section.locator("table.em-roi-table tr[data-roi='FFA-1']")
+        assert row.is_visible()
+        cells = row.locator("td").all_inner_texts()
+        assert cells[0] == "FFA-1"
+        for k, layer in enumerate(LAYERS):
+            median = layer_r2[(layer_r2.roi == "FFA-1") & (layer_r2.layer == layer)]["median"].iloc[0]
+            assert _number(cells[3 + k]) == pytest.approx(median, abs=5e-5), (layer, cells[3 + k])
+        page.screenshot(path=shot)
+        box = row.bounding_box()
+        assert box and box["y"] + box["height"] <= 1000         # in the first screen: no click, no scroll
+        visible = lambda: [r.get_attribute("data-roi") for r in section.locator("table.em-roi-table tbody tr").all()  # noqa: E731
+                           if r.is_visible()]
+        section.locator("input.em-roi-filter").fill("V1")
+        page.wait_for_timeout(300)
+        assert visible() == ["V1"]
+        section.locator("input.em-roi-filter").fill("")
+        page.wait_for_timeout(300)
+        section.locator("table.em-roi-table th", has_text="median R2 Conv5").click()
+        page.wait_for_timeout(300)
+        values = [float(v) for v in section.locator("table.em-roi-table tbody tr td:nth-child(8)").evaluate_all(
+            "cells => cells.map(c => c.getAttribute('data-v'))") if v]
+        assert values == sorted(values, reverse=True) and len(values) > 5
+        section.locator("select.em-pair-select").select_option("Conv2+Conv4")
+        page.wait_for_timeout(300)
+        shown = [d.get_attribute("data-pair") for d in section.locator("div.em-pair").all() if d.is_visible()]
+        assert shown == ["Conv2+Conv4"]
+        errors = [e for e in page.console_errors if "favicon" not in e]
+    assert errors == [], errors
 
 
 @pytest.mark.workflow
@@ -192,6 +286,13 @@ def test_viewer_renders_in_chromium(demo_run, tmp_path):
         pytest.skip(why)
     viewer = os.path.join(demo_run, layout.path(layout.VIEWER, subject="demo"))
     assert os.path.isfile(os.path.join(viewer, layout.VIEWER_INDEX))
+    index = open(os.path.join(viewer, layout.VIEWER_INDEX), encoding="utf-8").read()
+    # every pair's volumes (once only Conv1+Conv5), named with what they show, unit and range
+    for a, b in layout.pairs(LAYERS):
+        for name in (f"unique {a} beyond {b} (R2, ", f"shared by {a} and {b} (R2, ", f"unique {b} beyond {a} (R2, "):
+            assert name in index, name
+    for layer in LAYERS:
+        assert f"R2 {layer} (fraction of variance, " in index
     shot = str(tmp_path / "viewer.png")
     with browser.serve(viewer) as url, browser.browser_page() as page:
         page.goto(url + layout.VIEWER_INDEX)
@@ -206,6 +307,12 @@ def test_viewer_renders_in_chromium(demo_run, tmp_path):
                     break
         assert fraction >= 0.02, f"the brain did not render: {fraction:.3%} non-background canvas pixels ({shot})"
         page.wait_for_timeout(2000)
+        legend = page.locator("#em-legend")
+        assert legend.is_visible()
+        text = legend.inner_text()
+        for layer in LAYERS:                                          # the best layer's colours by name
+            assert layer in text
+        assert "fraction of variance" in text and "R2 units" in text  # the colour bars' units
         errors = page.console_errors
     harmless = [e for e in errors if "127.0.0.1:6437" in e or "404" in e]
     assert [e for e in errors if e not in harmless] == [], errors

@@ -191,14 +191,16 @@ rule roi_figures:
             layout.SUMMARY, subject="{subject}", table="best_layer_counts"
         ),
     output:
-        partition=report(
-            layout.FIGURES["partition"],
+        partition=layout.FIGURES["partition"],
+        best=layout.FIGURES["best_layer"],
+        partition_light=report(
+            layout.report_copy(layout.FIGURES["partition"]),
             category="{subject}",
             subcategory="Figures per ROI",
             caption="../report/partition_by_roi.rst",
         ),
-        best=report(
-            layout.FIGURES["best_layer"],
+        best_light=report(
+            layout.report_copy(layout.FIGURES["best_layer"]),
             category="{subject}",
             subcategory="Figures per ROI",
             caption="../report/best_layer_by_roi.rst",

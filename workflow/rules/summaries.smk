@@ -72,8 +72,9 @@ rule roi_summary:
             caption="../report/roi_summary.rst",
             labels={"roi": "{roi}", "result": "summary table"},
         ),
-        overview=report(
-            layout.ROI_OVERVIEW,
+        overview=layout.ROI_OVERVIEW,
+        overview_light=report(
+            layout.report_copy(layout.ROI_OVERVIEW),
             category="{subject}",
             subcategory="ROI {roi}",
             caption="../report/roi_overview.rst",

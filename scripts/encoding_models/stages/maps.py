@@ -106,11 +106,12 @@ def result_flatmap(store, pycortex_subject, xfm, roi_info_path, result_path, dat
 
 
 def roi_figures(partition_tsv, counts_tsv, layers, subject, out_partition, out_best, prepared=None,
-                precision="float32"):
+                precision="float32", out_report=None):
     """The subject's bars of partitions (medians no larger than their rounding bound, at the
-    inputs' precision and prepared.h5's validation images, drawn as 0) and best layers per ROI."""
+    inputs' precision and prepared.h5's validation images, drawn as 0) and best layers per ROI;
+    out_report: optional (partition, best) paths of their lighter copies for the HTML report."""
     import pandas as pd
-    from .. import comparisons, roi_figure
+    from .. import comparisons, maps, roi_figure
     part = pd.read_csv(partition_tsv, sep="\t")
     if prepared is not None:
         n_val = int(np.sum(read_h5(prepared, ["val"])["val"]))
@@ -122,6 +123,9 @@ def roi_figures(partition_tsv, counts_tsv, layers, subject, out_partition, out_b
     with atomic_path(out_best) as tmp:
         roi_figure.best_layer_bars(pd.read_csv(counts_tsv, sep="\t"), layers, tmp,
                              f"{subject}: best layer per ROI")
+    for full, light in zip((out_partition, out_best), out_report or ()):
+        with atomic_path(light) as tmp:
+            maps.report_png(full, tmp, width=maps.REPORT_FIGURE_WIDTH)
 
 
 def significance_blank(result_path, dataset, stats_paths, q_key, fdr_q):

@@ -115,9 +115,10 @@ def partition_sets_summary(prepared_path, sets, set_paths, out_path, stats_paths
 
 
 def roi_outputs(roi, subject, prepared_path, layers, fit_paths, layer_r2_tsv, counts_tsv, partition_tsv,
-                out_summary, out_png, precision="float32"):
+                out_summary, out_png, precision="float32", out_report_png=None):
     """One ROI's rows of every summary (long format) and its overview figure (medians no
-    larger than their rounding bound at the inputs' ``precision`` drawn as 0)."""
+    larger than their rounding bound at the inputs' ``precision`` drawn as 0), and its
+    lighter copy for the HTML report (``maps.report_png``) when out_report_png is given."""
     import pandas as pd
     from .. import palette, roi_figure
     prep = read_h5(prepared_path, ["roi_names", "roi_members"])
@@ -149,3 +150,7 @@ def roi_outputs(roi, subject, prepared_path, layers, fit_paths, layer_r2_tsv, co
     with atomic_path(out_png) as tmp:
         roi_figure.roi_overview(roi, int(member.sum()), r2, counts, partitions, palette.layer_colours(layers),
                               palette.SHARED_COLOUR, tmp, f"{subject}, ROI {roi}")
+    if out_report_png is not None:
+        from .. import maps
+        with atomic_path(out_report_png) as tmp:
+            maps.report_png(out_png, tmp, width=maps.REPORT_FIGURE_WIDTH)
