@@ -102,10 +102,11 @@ _ANSWERS_STYLE = """
 .em-answers .note { color: #555; max-width: 70em; margin: 0.3em 0; }
 .em-answers input, .em-answers select { font-size: 1em; padding: 2px 5px; }
 .em-answers p { margin: 0.3em 0; }
+.em-answers code::before, .em-answers code::after { content: none; }
 /* In the Snakemake report's first page: full width, answers above the rule graph, scrollable from the top. */
 div.prose:has(.em-answers) { max-width: none; }
 div.items-start:has(> div > div.prose .em-answers) { flex-direction: column; }
-div.h-screen:has(.em-answers) { align-items: flex-start; justify-content: flex-start; }
+div.h-screen.items-center:has(.em-answers) { align-items: flex-start; justify-content: flex-start; }
 """
 
 _SORT_JS = (
@@ -245,7 +246,7 @@ def answers_html(subject, layers, layer_r2, counts, partition, bounds, viewer_hr
             rec = next(iter(by_roi.values()))
             names[pair] = (rec["layer_a"], rec["layer_b"])
         # ROI x pair: the largest component of each pair
-        head = "".join(f'<th>{_layer(names[p][0], colours)} + {_layer(names[p][1], colours)}</th>' for p in pairs)
+        head = "".join(f'<th>{_layer(names[p][0], colours)}<br>+ {_layer(names[p][1], colours)}</th>' for p in pairs)
         rows = []
         for roi in rois:
             cells = []
@@ -257,17 +258,18 @@ def answers_html(subject, layers, layer_r2, counts, partition, bounds, viewer_hr
                                  '<td data-v="0" title="every median undefined or ~0">~0</td>')
                     continue
                 a, b = names[pair]
-                label = {"unique_a": f"unique {_layer(a, colours)}", "unique_b": f"unique {_layer(b, colours)}",
+                label = {"unique_a": _layer(a, colours), "unique_b": _layer(b, colours),
                          "shared": f'<span class="layer" style="color:{palette.SHARED_COLOUR}">shared</span>'}[k]
                 h = pair_headers(a, b)
                 tip = "; ".join(f'{h[c]}: {_plain(rec[f"{c}_median"], bounds[c])}' for c in ("unique_a", "shared", "unique_b"))
                 cells.append(f'<td data-v="{_sort_value(rec[f"{k}_median"], bounds[k])}" title="{tip}">{label} '
-                             f'{_num(rec[f"{k}_median"], bound=bounds[k])}</td>')
+                             f'{_num(rec[f"{k}_median"], digits=3, bound=bounds[k])}</td>')
             rows.append(f'<tr data-roi="{html.escape(roi)}">{_roi_cell(roi)}{"".join(cells)}</tr>')
         parts.append('<h3>What does each layer add over the other? The largest part per ROI and pair</h3>'
                      '<p class="note">For each layer pair, the part of the variance with the largest median over the '
-                     'ROI\'s voxels: unique to the first layer (R2 of the pair minus R2 of the second), shared by both, '
-                     'or unique to the second; its median in R2 units. The pair tables below give all three.</p>'
+                     'ROI\'s voxels and that median (R2 units): a layer\'s name (in its colour) is the variance unique to '
+                     'that layer (R2 of the pair minus R2 of the other layer), "shared" the variance both explain. Hover '
+                     'a cell for all three; the pair tables below give them with their significant shares.</p>'
                      f'<table class="em-sortable em-pair-matrix"><thead><tr><th class="name" data-type="text">ROI</th>'
                      f'{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>')
 
