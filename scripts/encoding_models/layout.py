@@ -56,13 +56,14 @@ FIGURES = {"partition": f"{RESULTS}/figures/partition_by_roi.png",
 BENCHMARK = f"{RESULTS}/benchmarks/{{job}}.tsv"
 
 
-def report_copy(pattern: str) -> str:
+def report_copy(path: str, subject: str = None) -> str:
     """The path of the report's lighter copy of a figure of results/{subject}/ (``maps.report_png``):
-    the same path under results/{subject}/report/images/; the full-resolution figure stays where it is."""
-    prefix = f"{RESULTS}/"
-    if not pattern.startswith(prefix):
-        raise ValueError(f"{pattern} is not under {prefix}")
-    return f"{RESULTS}/report/images/{pattern[len(prefix):]}"
+    the same path under results/{subject}/report/images/; the full-resolution figure stays where it is.
+    path: a pattern (subject None) or a subject's path."""
+    base = RESULTS if subject is None else RESULTS.format(subject=subject)
+    if not path.startswith(f"{base}/"):
+        raise ValueError(f"{path} is not under {base}/")
+    return f"{base}/report/images/{path[len(base) + 1:]}"
 
 # Report pages: the answers per subject, the methods and provenance of the run, and a
 # static pycortex WebGL viewer per subject (a folder; serve it over HTTP).

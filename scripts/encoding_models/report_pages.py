@@ -409,7 +409,7 @@ def provenance_html(config, ridge, git, split_sizes, versions, date, stats_attrs
             f'<p class="note" id="negative-lambdas">The grid starts with {len(negative)} negative value(s) '
             f'({", ".join(f"{x:.4g}" for x in negative)}): it is the reference\'s own grid, '
             f'<code>np.logspace(np.log(0.0001), np.log(10**10 + 0.01), 20, dtype=np.float32, base=np.e) - 0.01</code>. '
-            f'Its "- 0.01" was meant to undo the "+ 0.01" at the top end, but it also shifts the smallest values, '
+            f'Its "- 0.01" apparently undoes the "+ 0.01" at the top end (1e10 + 0.01 - 0.01), but it also shifts the smallest values, '
             f'1e-4 and the next ones, below zero (1e-4 - 0.01 = -0.0099). They are kept as they are, so that the '
             f'fits choose what the reference chooses; a grid value below {penalty.reference_lambdas().min():.4g} (the '
             f'reference\'s smallest) is refused, since a more negative penalty can make X\'X + lambda I indefinite. '

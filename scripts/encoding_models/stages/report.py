@@ -171,11 +171,18 @@ def viewer(store, pycortex_subject, xfm, roi_info_path, layers, fit_paths, best_
 
 
 def add_viewer_legend(index_html, legend_html):
-    """Insert the legend (an HTML fragment) into the viewer's index page, before </body>."""
+    """Insert the legend (an HTML fragment) into the viewer's index page: before </body>,
+    else before </html>, else at the end (pycortex's static page may end without them)."""
+    import re
     with open(index_html, encoding="utf-8") as fh:
         text = fh.read()
-    if "</body>" not in text:
-        raise ValueError(f"{index_html}: no </body> to put the legend before")
-    head, tail = text.rsplit("</body>", 1)
+    for tag in (r"</body\s*>", r"</html\s*>"):
+        found = list(re.finditer(tag, text, flags=re.IGNORECASE))
+        if found:
+            k = found[-1].start()
+            text = text[:k] + legend_html + text[k:]
+            break
+    else:
+        text += legend_html
     with open(index_html, "w", encoding="utf-8") as fh:
-        fh.write(head + legend_html + "</body>" + tail)
+        fh.write(text)
