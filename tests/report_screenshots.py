@@ -42,7 +42,7 @@ def main(workdir, out_dir="/tmp/report_shots", subject="demo", pair="Conv1+Conv5
         shots.append(os.path.join(out_dir, "report_overview.png"))
         page.screenshot(path=shots[-1])
         frame = page.frame_locator("iframe")
-        frame.locator("#filter").fill("FFA-1")
+        frame.locator("input.em-roi-filter").fill("FFA-1")
         page.wait_for_timeout(500)
         shots.append(os.path.join(out_dir, "report_overview_filtered_FFA-1.png"))
         page.screenshot(path=shots[-1])

@@ -275,8 +275,9 @@ def test_report_first_page_shows_the_answers_in_chromium(demo_run, tmp_path):
         page.wait_for_timeout(300)
         shown = [d.get_attribute("data-pair") for d in section.locator("div.em-pair").all() if d.is_visible()]
         assert shown == ["Conv2+Conv4"]
-        errors = [e for e in page.console_errors if "favicon" not in e]
-    assert errors == [], errors
+        errors = page.console_errors
+    # the page asks for a favicon the report does not have: one 404, nothing else
+    assert [e for e in errors if "404" not in e] == [] and len(errors) <= 1, errors
 
 
 @pytest.mark.workflow
