@@ -126,12 +126,12 @@ def test_a_stats_change_reruns_only_statistics_summaries_and_maps(demo_run):
     counts = job_counts(snakemake(demo_run, "-n", "--configfile", os.path.join(demo_run, "config", "config.yaml"),
                                   overrides).stdout)
     assert counts["stats_model"] == 15 and counts["stats_partition"] == 10 and counts["summaries"] == 1
-    assert counts["map_layer_r2"] == 5 and counts["map_best_layer"] == 1
+    assert counts["map_layer"] == 5 and counts["map_best_layer"] == 1
     for rule in ("demo_subject", "prepare", "crossprod", "fit", "partition", "best_layer"):
         assert rule not in counts, counts
     # the report pages show the significant shares (overview) and the config as run (provenance)
     assert set(counts) <= {"stats_model", "stats_partition", "summaries", "roi_summary", "roi_figures", "all",
-                           "map_layer_r2", "map_best_layer", "map_partition", "map_r2_over_nc",
+                           "map_layer", "map_best_layer", "map_partition",
                            "report_overview", "report_provenance"}, counts
 
 

@@ -6,6 +6,7 @@ Layer colours come from ``palette``; flatmap scales are honest: values outside
 from __future__ import annotations
 
 import copy
+import functools
 import logging
 import shutil
 
@@ -247,6 +248,17 @@ def crop_box(img, extents, outlines=None, margin=0.06) -> list:
             max(extents[2], min(ys) - pad), min(extents[3], max(ys) + pad)]
 
 
+@functools.lru_cache(maxsize=4)
+def roi_overlay_texture(cortex, subject, height, roi_list=()):
+    """pycortex's ROI overlay (overlay.svg's outlines and labels) as the image that
+    ``cortex.quickflat.composite.add_rois`` draws, rendered once per process: rendering
+    runs inkscape (several seconds) and gives the same image for every map of a subject
+    at one height. roi_list: ROI names to draw (empty: all)."""
+    svg = cortex.db.get_overlay(subject)
+    layer_kws = cortex.quickflat.composite._parse_defaults("rois_paths")   # add_rois' own defaults (pycortex 1.4.0)
+    return svg.get_texture("rois", height, labels=True, shape_list=list(roi_list) or None, shadow=None, **layer_kws)
+
+
 def render_flatmap(cortex, volume, subject, xfm, *, cmap, vmin, vmax, title, out_png, colorbar_label=None,
                    categories=None, roi_outlines=None, overlay_rois=False, overlay_roi_list=None,
                    height=800, under=None, over=None, crop=True, metadata=None, blank_note=None) -> dict:
@@ -301,9 +313,9 @@ def render_flatmap(cortex, volume, subject, xfm, *, cmap, vmin, vmax, title, out
     data_im = ax.imshow(img, aspect="equal", extent=extents, zorder=1, interpolation="nearest",
                         cmap=cm, norm=Normalize(vmin=vmin, vmax=vmax))
     drawn = []
-    if overlay_rois:
-        cortex.quickflat.composite.add_rois(ax, vol, extents=extents, height=height, with_labels=True,
-                                            roi_list=list(overlay_roi_list) if overlay_roi_list else None)
+    if overlay_rois:   # as cortex.quickflat.composite.add_rois draws it, from a texture made once per process
+        ax.imshow(roi_overlay_texture(cortex, subject, height, tuple(overlay_roi_list or ())), aspect="equal",
+                  interpolation="bicubic", extent=extents, label="rois", zorder=1000)
     if roi_outlines:
         drawn = draw_roi_outlines(ax, roi_outlines)
     ax.set_xlim(xmin, xmax)

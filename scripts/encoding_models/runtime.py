@@ -12,7 +12,24 @@ import torch
 
 
 def resolve_device(name: str = "auto") -> torch.device:
-    """'auto' -> CUDA when available, else CPU; 'cuda' fails clearly when it is missing."""
+    """The torch device a config's ``device`` names.
+
+    'auto' -> CUDA when available, else CPU; 'cuda' fails clearly when it is missing.
+
+    Parameters
+    ----------
+    name : str
+        'auto', 'cpu', 'cuda' or any name torch.device takes ('cuda:1', ...).
+
+    Returns
+    -------
+    torch.device
+
+    Raises
+    ------
+    RuntimeError
+        ``name`` is 'cuda' and torch sees no CUDA device.
+    """
     if name == "auto":
         return torch.device("cuda:0" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
@@ -21,13 +38,28 @@ def resolve_device(name: str = "auto") -> torch.device:
 
 
 def configure_runtime(threads=None, mmap_threshold=32 << 20, trim_threshold=256 << 20):
-    """Set torch's thread count (a job's threads, where given), and keep freed blocks of
+    """Set torch's threads and glibc's allocator thresholds for the batch loops.
+
+    Sets torch's thread count (a job's threads, where given), and keeps freed blocks of
     up to 32 MB in glibc's heap instead of returning them to the OS.
 
     The batch loop allocates and frees the same few temporaries (up to [n_val x batch])
     again and again; by default each one above 128 kB is a fresh mmap whose pages fault
     in anew, which costs a large share of the run time. Process-wide; no effect on results.
     Does nothing where glibc is absent.
+
+    Parameters
+    ----------
+    threads : int, optional
+        torch's intra-op thread count; None or 0 leaves it as it is.
+    mmap_threshold : int
+        Bytes: glibc's M_MMAP_THRESHOLD (allocations above it are mmapped).
+    trim_threshold : int
+        Bytes: glibc's M_TRIM_THRESHOLD (free heap above it is returned to the OS).
+
+    Returns
+    -------
+    None
     """
     import ctypes
     import ctypes.util
@@ -43,8 +75,23 @@ def configure_runtime(threads=None, mmap_threshold=32 << 20, trim_threshold=256 
 
 
 def as_tensor(a, device) -> torch.Tensor:
-    """float64 tensor on device (float32 input converts exactly). Strided numpy views
-    (a column block of a row-major matrix) are used in place where possible."""
+    """A float64 tensor on ``device`` (float32 input converts exactly).
+
+    Strided numpy views (a column block of a row-major matrix) are used in place where
+    possible; arrays with negative strides are copied first (torch cannot view them).
+
+    Parameters
+    ----------
+    a : ndarray, Tensor or array-like [any shape]
+        Any real dtype.
+    device : str or torch.device
+
+    Returns
+    -------
+    Tensor [same shape as a], float64
+        A float64 numpy array on the CPU is not copied: the tensor shares its memory, so
+        in-place operations on it change ``a``.
+    """
     if isinstance(a, torch.Tensor):
         return a.to(device=device, dtype=torch.float64)
     a = np.asarray(a)
@@ -54,8 +101,25 @@ def as_tensor(a, device) -> torch.Tensor:
 
 
 def r2_score(actual: torch.Tensor, predicted: torch.Tensor) -> torch.Tensor:
-    """The reference's get_r2: 1 - SSres/SStot along the samples axis; NaN (undefined,
-    where the reference gives -inf or NaN) for a voxel constant over the samples."""
+    """Coefficient of determination per column: the reference's get_r2.
+
+    1 - SSres/SStot along the samples axis (SStot about the mean of ``actual``); NaN
+    (undefined, where the reference gives -inf or NaN) for a voxel constant over the
+    samples.
+
+    Parameters
+    ----------
+    actual : Tensor [n x V], float64
+        Measured responses.
+    predicted : Tensor [n x V], float64
+        Predictions of the same samples.
+
+    Returns
+    -------
+    Tensor [V], float64
+        R2 per voxel; NaN where SStot is 0 (constant voxel) or not a number (NaN in
+        ``actual``).
+    """
     res = predicted - actual
     dev = actual - actual.mean(dim=0)
     sstot = torch.linalg.vecdot(dev, dev, dim=0)

@@ -25,25 +25,37 @@ rule pycortex_cache:
         "../../scripts/pycortex_cache.py"
 
 
-# One flatmap of one dataset of a result file; the other map rules reuse this one.
-rule map_layer_r2:
+# The maps of one result file in one job (pycortex and matplotlib are imported once): a
+# layer's R2 and R2 / noise ceiling, a pair's four partition maps. params.maps says what
+# each output shows (stages.maps.draw_flatmaps), so a colour or mask change reruns them.
+rule map_layer:
     input:
         cache=layout.MAP_CACHE_OK,
         outlines=layout.ROI_OUTLINES,
         roi_info=layout.INPUTS["roi_info"],
         result=layout.path(layout.FIT, subject="{subject}", model="{layer}"),
-        stats=map_mask_stats("r2"),
+        prepared=layout.PREPARED,
+        stats=specs_stats(layer_map_specs),
     output:
-        png=layout.MAP_R2,
-        light=report(
-            layout.report_copy(layout.MAP_R2),
-            category="{subject}",
-            subcategory="Flatmaps: R2 per layer",
-            caption="../report/map_r2.rst",
-            labels={"layer": "{layer}"},
-        ),
+        png=[layout.MAP_R2, layout.MAP_R2_OVER_NC],
+        light=[
+            report(
+                layout.report_copy(layout.MAP_R2),
+                category="{subject}",
+                subcategory="Flatmaps: R2 per layer",
+                caption="../report/map_r2.rst",
+                labels={"layer": "{layer}"},
+            ),
+            report(
+                layout.report_copy(layout.MAP_R2_OVER_NC),
+                category="{subject}",
+                subcategory="Flatmaps: R2 / noise ceiling per layer",
+                caption="../report/map_r2_over_nc.rst",
+                labels={"layer": "{layer}"},
+            ),
+        ],
     log:
-        layout.LOG["map_r2"],
+        layout.LOG["map_layer"],
     conda:
         ENV
     threads: 1
@@ -52,135 +64,101 @@ rule map_layer_r2:
         runtime=10,
     params:
         pycortex=map_params,
-        dataset="r2",
-        colors=config["maps"]["r2"],
-        title=map_title("r2"),
-        label=map_label("r2"),
-        legend=None,
-        mask=map_mask("r2"),
-        noise_ceiling=None,
+        maps=layer_map_specs,
     script:
         "../../scripts/flatmap.py"
 
 
-use rule map_layer_r2 as map_best_layer with:
-    input:
-        cache=layout.MAP_CACHE_OK,
-        outlines=layout.ROI_OUTLINES,
-        roi_info=layout.INPUTS["roi_info"],
-        result=layout.BEST_LAYER,
-        stats=map_mask_stats("best_layer"),
-    output:
-        png=layout.MAP_BEST_LAYER,
-        light=report(
-            layout.report_copy(layout.MAP_BEST_LAYER),
-            category="{subject}",
-            subcategory="Flatmaps: best layer",
-            caption="../report/map_best_layer.rst",
-            labels={"map": "best layer"},
-        ),
-    log:
-        layout.LOG["map_best_layer"],
-    params:
-        pycortex=map_params,
-        dataset="best_layer",
-        colors=None,
-        title=map_title("best_layer"),
-        label=map_label("best_layer"),
-        legend=LAYERS,
-        mask=map_mask("best_layer"),
-        noise_ceiling=None,
-
-
-use rule map_layer_r2 as map_partition with:
+use rule map_layer as map_partition with:
     input:
         cache=layout.MAP_CACHE_OK,
         outlines=layout.ROI_OUTLINES,
         roi_info=layout.INPUTS["roi_info"],
         result=layout.PARTITION,
-        stats=map_mask_stats(),
+        prepared=layout.PREPARED,
+        stats=specs_stats(pair_map_specs),
     output:
-        png=layout.MAP_PARTITION,
-        light=report(
-            layout.report_copy(layout.MAP_PARTITION),
-            category="{subject}",
-            subcategory="Flatmaps: variance partitions",
-            caption="../report/map_partition.rst",
-            labels={"pair": "{a}+{b}", "map": "{kind}"},
-        ),
+        png=[
+            layout.path(
+                layout.MAP_PARTITION, subject="{subject}", a="{a}", b="{b}", kind=kind
+            )
+            for kind in layout.PARTITION_KINDS
+        ],
+        light=[
+            report(
+                layout.report_copy(
+                    layout.path(
+                        layout.MAP_PARTITION,
+                        subject="{subject}",
+                        a="{a}",
+                        b="{b}",
+                        kind=kind,
+                    )
+                ),
+                category="{subject}",
+                subcategory="Flatmaps: variance partitions",
+                caption="../report/map_partition.rst",
+                labels={"pair": "{a}+{b}", "map": kind},
+            )
+            for kind in layout.PARTITION_KINDS
+        ],
     log:
         layout.LOG["map_partition"],
     params:
         pycortex=map_params,
-        dataset=lambda wc: wc.kind,
-        colors=config["maps"]["partition"],
-        title=map_title(),
-        label=map_label(),
-        legend=None,
-        mask=map_mask(),
-        noise_ceiling=None,
+        maps=pair_map_specs,
 
 
-use rule map_layer_r2 as map_r2_over_nc with:
+use rule map_layer as map_best_layer with:
     input:
         cache=layout.MAP_CACHE_OK,
         outlines=layout.ROI_OUTLINES,
         roi_info=layout.INPUTS["roi_info"],
-        result=layout.path(layout.FIT, subject="{subject}", model="{layer}"),
+        result=layout.BEST_LAYER,
         prepared=layout.PREPARED,
-        stats=map_mask_stats("r2_over_nc"),
+        stats=specs_stats(lambda wc: [best_layer_map_spec(wc)]),
     output:
-        png=layout.MAP_R2_OVER_NC,
-        light=report(
-            layout.report_copy(layout.MAP_R2_OVER_NC),
-            category="{subject}",
-            subcategory="Flatmaps: R2 / noise ceiling per layer",
-            caption="../report/map_r2_over_nc.rst",
-            labels={"layer": "{layer}"},
-        ),
+        png=[layout.MAP_BEST_LAYER],
+        light=[
+            report(
+                layout.report_copy(layout.MAP_BEST_LAYER),
+                category="{subject}",
+                subcategory="Flatmaps: best layer",
+                caption="../report/map_best_layer.rst",
+                labels={"map": "best layer"},
+            )
+        ],
     log:
-        layout.LOG["map_r2_over_nc"],
+        layout.LOG["map_best_layer"],
     params:
         pycortex=map_params,
-        dataset="r2",
-        colors=config["maps"]["r2_over_nc"],
-        title=map_title("r2_over_nc"),
-        label=map_label("r2_over_nc"),
-        legend=None,
-        mask=map_mask("r2_over_nc"),
-        noise_ceiling=lambda wc, input: {
-            "prepared": input.prepared,
-            "threshold": NC_MAP_THRESHOLD,
-        },
+        maps=lambda wc: [best_layer_map_spec(wc)],
 
 
-use rule map_layer_r2 as map_partition_set with:
+use rule map_layer as map_partition_set with:
     input:
         cache=layout.MAP_CACHE_OK,
         outlines=layout.ROI_OUTLINES,
         roi_info=layout.INPUTS["roi_info"],
         result=layout.PARTITION_SET,
+        prepared=layout.PREPARED,
         stats=set_mask_stats,
     output:
-        png=layout.MAP_PARTITION_SET,
-        light=report(
-            layout.report_copy(layout.MAP_PARTITION_SET),
-            category="{subject}",
-            subcategory="Flatmaps: partition sets",
-            caption="../report/map_partition_set.rst",
-            labels={"set": "{pset}", "map": "{component}"},
-        ),
+        png=[layout.MAP_PARTITION_SET],
+        light=[
+            report(
+                layout.report_copy(layout.MAP_PARTITION_SET),
+                category="{subject}",
+                subcategory="Flatmaps: partition sets",
+                caption="../report/map_partition_set.rst",
+                labels={"set": "{pset}", "map": "{component}"},
+            )
+        ],
     log:
         layout.LOG["map_partition_set"],
     params:
         pycortex=map_params,
-        dataset=lambda wc: wc.component,
-        colors=config["maps"]["partition"],
-        title=set_map_title,
-        label=set_map_label,
-        legend=None,
-        mask=set_mask,
-        noise_ceiling=None,
+        maps=lambda wc: [set_map_spec(wc)],
 
 
 rule roi_figures:

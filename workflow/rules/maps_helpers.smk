@@ -1,5 +1,7 @@
 # Helpers of maps.smk only: which map files a subject gets, each map's pycortex settings,
 # title, colour-bar label, and the statistics that mask it.
+from types import SimpleNamespace
+
 MASK_ON = STATS_ON and config["maps"]["mask"] == "fdr"
 
 
@@ -38,32 +40,6 @@ def map_params(wildcards):
         "roi_list": roi_list,
         "store": PYCORTEX_STORE,
     }
-
-
-def map_title(kind=None):
-    """The title of a map: of the given kind, or of the kind named by the {kind} wildcard."""
-    return lambda wildcards: layout.map_title(
-        kind or wildcards.kind, **dict(wildcards.items())
-    )
-
-
-def set_map_title(wildcards):
-    kind, names = layout.set_map_kind(wildcards.component)
-    return layout.map_title(
-        kind, subject=wildcards.subject, pset=wildcards.pset, **names
-    )
-
-
-def set_map_label(wildcards):
-    kind, names = layout.set_map_kind(wildcards.component)
-    return layout.map_colorbar_label(kind, pset=wildcards.pset, **names)
-
-
-def map_label(kind=None):
-    """What a map's colour shows and its unit: of the given kind, or of the {kind} wildcard."""
-    return lambda wildcards: layout.map_colorbar_label(
-        kind or wildcards.kind, **dict(wildcards.items())
-    )
 
 
 def map_mask_stats(kind=None):
@@ -118,3 +94,75 @@ def map_mask(kind=None):
         return {"q_key": layout.MAP_MASK_Q[k][1], "fdr_q": STATS["fdr_q"]}
 
     return inner
+
+
+def map_spec(kind, names, dataset, colors, legend=None, nc_threshold=None):
+    """What one flatmap of a batched map job draws (stages.maps.draw_flatmaps): the dataset,
+    colours, title, colour-bar label, FDR mask and its statistics files, and the
+    noise-ceiling threshold of R2 / NC maps. names: the job's wildcards as a dict."""
+    wc = SimpleNamespace(kind=kind, **names)
+    return {
+        "dataset": dataset,
+        "colors": colors or {"cmap": None, "vmin": None, "vmax": None},
+        "title": layout.map_title(kind, **names),
+        "label": layout.map_colorbar_label(kind, **names),
+        "legend": legend,
+        "mask": map_mask(kind)(wc),
+        "mask_stats": map_mask_stats(kind)(wc),
+        "nc_threshold": nc_threshold,
+    }
+
+
+def layer_map_specs(wildcards):
+    """A layer's maps: its validation R2 and its R2 / noise ceiling."""
+    names = dict(wildcards.items())
+    return [
+        map_spec("r2", names, "r2", config["maps"]["r2"]),
+        map_spec(
+            "r2_over_nc",
+            names,
+            "r2",
+            config["maps"]["r2_over_nc"],
+            nc_threshold=NC_MAP_THRESHOLD,
+        ),
+    ]
+
+
+def pair_map_specs(wildcards):
+    """A pair's maps: one per partition kind (layout.PARTITION_KINDS order)."""
+    names = dict(wildcards.items())
+    return [
+        map_spec(kind, names, kind, config["maps"]["partition"])
+        for kind in layout.PARTITION_KINDS
+    ]
+
+
+def specs_stats(specs):
+    """The statistics files that the maps of a job read for their masks (input function)."""
+    return lambda wildcards: sorted(
+        {p for spec in specs(wildcards) for p in spec["mask_stats"]}
+    )
+
+
+def best_layer_map_spec(wildcards):
+    """The best-layer map: layer indices in the palette's layer colours."""
+    names = dict(wildcards.items())
+    return map_spec("best_layer", names, "best_layer", None, legend=LAYERS)
+
+
+def set_map_spec(wildcards):
+    """One drawn component of a partition set: a layer's unique part (masked by its own
+    q-values) or the part common to all (unmasked, like shared variance)."""
+    kind, names = layout.set_map_kind(wildcards.component)
+    return {
+        "dataset": wildcards.component,
+        "colors": config["maps"]["partition"],
+        "title": layout.map_title(
+            kind, subject=wildcards.subject, pset=wildcards.pset, **names
+        ),
+        "label": layout.map_colorbar_label(kind, pset=wildcards.pset, **names),
+        "legend": None,
+        "mask": set_mask(wildcards),
+        "mask_stats": set_mask_stats(wildcards),
+        "nc_threshold": None,
+    }

@@ -59,27 +59,38 @@ rule summaries:
 
 
 rule roi_summary:
-    """One ROI's rows of every summary, and its overview figure."""
+    """Each ROI's rows of every summary, and its overview figure (one job per subject)."""
     input:
         prepared=layout.PREPARED,
         fits=expand(layout.FIT, subject="{subject}", model=LAYERS),
         tables=expand(layout.SUMMARY, subject="{subject}", table=layout.SUMMARY_TABLES),
     output:
-        summary=report(
-            layout.ROI_SUMMARY,
-            category="{subject}",
-            subcategory="ROI {roi}",
-            caption="../report/roi_summary.rst",
-            labels={"roi": "{roi}", "result": "summary table"},
-        ),
-        overview=layout.ROI_OVERVIEW,
-        overview_light=report(
-            layout.report_copy(layout.ROI_OVERVIEW),
-            category="{subject}",
-            subcategory="ROI {roi}",
-            caption="../report/roi_overview.rst",
-            labels={"roi": "{roi}", "result": "overview figure"},
-        ),
+        summaries=[
+            report(
+                layout.path(layout.ROI_SUMMARY, subject="{subject}", roi=roi),
+                category="{subject}",
+                subcategory=f"ROI {roi}",
+                caption="../report/roi_summary.rst",
+                labels={"roi": roi, "result": "summary table"},
+            )
+            for roi in ROIS
+        ],
+        overviews=[
+            layout.path(layout.ROI_OVERVIEW, subject="{subject}", roi=roi)
+            for roi in ROIS
+        ],
+        overview_lights=[
+            report(
+                layout.report_copy(
+                    layout.path(layout.ROI_OVERVIEW, subject="{subject}", roi=roi)
+                ),
+                category="{subject}",
+                subcategory=f"ROI {roi}",
+                caption="../report/roi_overview.rst",
+                labels={"roi": roi, "result": "overview figure"},
+            )
+            for roi in ROIS
+        ],
     log:
         layout.LOG["roi_summary"],
     conda:
@@ -90,6 +101,7 @@ rule roi_summary:
         runtime=5,
     params:
         layers=LAYERS,
+        rois=ROIS,
         precision=config["ridge"]["input_precision"],
     script:
         "../../scripts/roi_summary.py"

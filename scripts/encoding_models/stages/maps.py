@@ -105,6 +105,32 @@ def result_flatmap(store, pycortex_subject, xfm, roi_info_path, result_path, dat
             maps.report_png(out_png, tmp)
 
 
+def draw_flatmaps(pycortex, roi_info_path, outlines_path, result_path, prepared_path, specs, out_pngs,
+                  out_report_pngs=None):
+    """The flatmaps of one result file, in one process (pycortex and matplotlib are
+    imported once): one ``result_flatmap`` per spec, written to the out_png beside it
+    (full resolution), and its lighter copy for the HTML report to the out_report_png
+    beside it when out_report_pngs is given (``maps.report_png``).
+
+    pycortex: {store, pycortex_subject, xfm, height, with_rois, roi_list}. specs: one dict
+    per map with dataset, colors ({cmap, vmin, vmax}), title, label, legend, mask,
+    mask_stats and nc_threshold (R2 / noise-ceiling maps: the noise ceiling comes from
+    prepared_path; None otherwise).
+    """
+    out_report_pngs = out_report_pngs if out_report_pngs is not None else [None] * len(out_pngs)
+    for spec, out_png, out_report_png in zip(specs, out_pngs, out_report_pngs, strict=True):
+        c = spec["colors"]
+        noise_ceiling = None
+        if spec["nc_threshold"] is not None:
+            noise_ceiling = {"prepared": prepared_path, "threshold": spec["nc_threshold"]}
+        result_flatmap(pycortex["store"], pycortex["pycortex_subject"], pycortex["xfm"], roi_info_path, result_path,
+                       spec["dataset"], cmap=c["cmap"], vmin=c["vmin"], vmax=c["vmax"], title=spec["title"],
+                       out_png=out_png, with_rois=pycortex["with_rois"], height=pycortex["height"],
+                       legend=spec["legend"], roi_list=pycortex["roi_list"], colorbar_label=spec["label"],
+                       roi_outlines_path=outlines_path, mask=spec["mask"], mask_stats=spec["mask_stats"],
+                       noise_ceiling=noise_ceiling, out_report_png=out_report_png)
+
+
 def roi_figures(partition_tsv, counts_tsv, layers, subject, out_partition, out_best, prepared=None,
                 precision="float32", out_report=None):
     """The subject's bars of partitions (medians no larger than their rounding bound, at the
