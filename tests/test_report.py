@@ -79,6 +79,10 @@ def test_overview_html_from_tables(tmp_path, significance):
     # the largest part per ROI and pair: V1's unique Conv5 (0.03), FFA-1's shared (0.02)
     assert matrix.set_index("ROI").loc["V1", "Conv1 + Conv5"] == "Conv5 0.030"
     assert matrix.set_index("ROI").loc["FFA-1", "Conv1 + Conv5"] == "shared 0.020"
+    # a median at rounding level counts as 0: larger than negative ones
+    rec = {"unique_a_median": -2.6e-4, "shared_median": -1.6e-4, "unique_b_median": 2.4e-9}
+    assert report_pages.largest_component(rec, BOUNDS32) == "unique_b"
+    assert report_pages.largest_component({**rec, "unique_a_median": 1e-9, "shared_median": -1e-9}, BOUNDS32) is None
     for layer, colour in palette.layer_colours(["Conv1", "Conv5"]).items():   # layer names in their colours
         assert f'style="color:{colour}">{layer}</span>' in text
     assert "results/demo/viewer/index.html" in text and "http.server" in text

@@ -167,16 +167,20 @@ def pair_headers(a, b) -> dict:
 
 
 def largest_component(rec, bounds):
-    """The pair component ('unique_a', 'shared' or 'unique_b') with the largest median,
-    or None when every median is undefined or at rounding level."""
-    best, value = None, None
+    """The pair component ('unique_a', 'shared' or 'unique_b') with the largest median (a
+    median at rounding level counts as 0), or None when every median is undefined or at
+    rounding level."""
+    values, resolved = {}, False
     for k in ("unique_a", "shared", "unique_b"):
         v = rec.get(f"{k}_median")
-        if _is_nan(v) or comparisons.at_rounding_level(v, bounds[k]):
+        if _is_nan(v):
             continue
-        if value is None or v > value:
-            best, value = k, float(v)
-    return best
+        at_zero = comparisons.at_rounding_level(v, bounds[k])
+        values[k] = 0.0 if at_zero else float(v)
+        resolved = resolved or not at_zero
+    if not resolved:
+        return None
+    return max(values, key=values.get)
 
 
 def _roi_cell(roi):
