@@ -55,9 +55,22 @@ MAP_PARTITION_SET = f"{RESULTS}/maps/partition_sets/{{pset}}/{{component}}.png"
 FIGURES = {"partition": f"{RESULTS}/figures/partition_by_roi.png",
            "best_layer": f"{RESULTS}/figures/best_layer_by_roi.png"}
 BENCHMARK = f"{RESULTS}/benchmarks/{{job}}.tsv"
+
+
+def report_copy(path: str, subject: str = None) -> str:
+    """The path of the report's lighter copy of a figure of results/{subject}/ (``maps.report_png``):
+    the same path under results/{subject}/report/images/; the full-resolution figure stays where it is.
+    path: a pattern (subject None) or a subject's path."""
+    base = RESULTS if subject is None else RESULTS.format(subject=subject)
+    if not path.startswith(f"{base}/"):
+        raise ValueError(f"{path} is not under {base}/")
+    return f"{base}/report/images/{path[len(base) + 1:]}"
+
 # Report pages: the answers per subject, the methods and provenance of the run, and a
 # static pycortex WebGL viewer per subject (a folder; serve it over HTTP).
 REPORT_OVERVIEW = f"{RESULTS}/report/overview.html"
+# the answers as an HTML fragment, which the report's first page (workflow/report/workflow.rst) includes
+REPORT_ANSWERS = f"{RESULTS}/report/answers.html"
 REPORT_PROVENANCE = "results/report/methods_provenance.html"
 VIEWER = f"{RESULTS}/viewer"
 VIEWER_INDEX = "index.html"
