@@ -18,6 +18,7 @@ INPUT_NAMES = {
     "roi_info": "voxel_roi_info.npy",
     "pycortex_db": "pycortex_db.zip",
     "pycortex_config": "pycortex_config.cfg",
+    "stimuli": "nsd_stimuli.hdf5",   # stimulus images (an extractor's input), unless stimuli.path is given
 }
 FEATURES_NAME = "features/{layer}.hdf5"
 INPUTS = {key: f"{SUBJECT_DIR}/{name}" for key, name in INPUT_NAMES.items()}
@@ -46,6 +47,7 @@ ROI_SUMMARY = f"{RESULTS}/rois/{{roi}}/summary.tsv"
 ROI_OVERVIEW = f"{RESULTS}/rois/{{roi}}/overview.png"
 MAP_CACHE_OK = f"{RESULTS}/maps/.pycortex_cache.ok"
 ROI_OUTLINES = f"{RESULTS}/maps/roi_outlines.json"
+ROI_OVERLAY = f"{RESULTS}/maps/roi_overlay.npz"   # pycortex's overlay.svg ROIs as an RGBA image (empty: none drawn)
 MAP_BEST_LAYER = f"{RESULTS}/maps/best_layer.png"
 MAP_R2 = f"{RESULTS}/maps/r2/{{layer}}.png"
 MAP_R2_OVER_NC = f"{RESULTS}/maps/r2_over_nc/{{layer}}.png"
@@ -54,9 +56,22 @@ MAP_PARTITION_SET = f"{RESULTS}/maps/partition_sets/{{pset}}/{{component}}.png"
 FIGURES = {"partition": f"{RESULTS}/figures/partition_by_roi.png",
            "best_layer": f"{RESULTS}/figures/best_layer_by_roi.png"}
 BENCHMARK = f"{RESULTS}/benchmarks/{{job}}.tsv"
+
+
+def report_copy(path: str, subject: str = None) -> str:
+    """The path of the report's lighter copy of a figure of results/{subject}/ (``maps.report_png``):
+    the same path under results/{subject}/report/images/; the full-resolution figure stays where it is.
+    path: a pattern (subject None) or a subject's path."""
+    base = RESULTS if subject is None else RESULTS.format(subject=subject)
+    if not path.startswith(f"{base}/"):
+        raise ValueError(f"{path} is not under {base}/")
+    return f"{base}/report/images/{path[len(base) + 1:]}"
+
 # Report pages: the answers per subject, the methods and provenance of the run, and a
 # static pycortex WebGL viewer per subject (a folder; serve it over HTTP).
 REPORT_OVERVIEW = f"{RESULTS}/report/overview.html"
+# the answers as an HTML fragment, which the report's first page (workflow/report/workflow.rst) includes
+REPORT_ANSWERS = f"{RESULTS}/report/answers.html"
 REPORT_PROVENANCE = "results/report/methods_provenance.html"
 VIEWER = f"{RESULTS}/viewer"
 VIEWER_INDEX = "index.html"
@@ -70,6 +85,8 @@ LOGS = "logs/{subject}"
 LOG = {
     "demo_anatomy": "logs/demo_anatomy.log",
     "demo_subject": f"{LOGS}/demo_subject.log",
+    "demo_images_subject": f"{LOGS}/demo_images_subject.log",
+    "extract_features": f"{LOGS}/features/{{extractor}}.log",
     "download": f"{LOGS}/download/{{name}}.log",
     "pycortex_subject": f"{LOGS}/pycortex_subject.log",
     "prepare": f"{LOGS}/prepare.log",

@@ -136,21 +136,29 @@ def partition_sets_summary(prepared_path, sets, set_paths, out_path, stats_paths
 
 
 def roi_outputs(rois, subject, prepared_path, layers, fit_paths, layer_r2_tsv, counts_tsv, partition_tsv,
-                out_summaries, out_pngs):
+                out_summaries, out_pngs, precision="float32", out_report_pngs=None):
     """Each ROI's rows of every summary (long format) and its overview figure, for all of a
     subject's ROIs in one job (the tables, fits and matplotlib are read and imported once).
+    Medians no larger than their rounding bound at the inputs' ``precision`` are drawn as 0;
+    out_report_pngs (optional): the figures' lighter copies for the HTML report
+    (``maps.report_png``).
 
-    rois, out_summaries, out_pngs: one entry per ROI, in the same order.
+    rois, out_summaries, out_pngs, out_report_pngs: one entry per ROI, in the same order.
     """
     import pandas as pd
-    from .. import palette, roi_figure
+    from .. import maps, palette, roi_figure
     prep = read_h5(prepared_path, ["roi_names", "roi_members"])
     names = list(prep["roi_names"])
     tables = {"layer_r2": pd.read_csv(layer_r2_tsv, sep="\t"), "best_layer_counts": pd.read_csv(counts_tsv, sep="\t"),
               "partition": pd.read_csv(partition_tsv, sep="\t")}
     r2_all = {layer: read_h5(p, ["r2"])["r2"] for layer, p in zip(layers, fit_paths)}
     colours = palette.layer_colours(layers)
-    for roi, out_summary, out_png in zip(rois, out_summaries, out_pngs, strict=True):
+    n_val = int(np.sum(read_h5(prepared_path, ["val"])["val"]))
+    bound = {k: comparisons.rounding_bound(precision, n_val, comparisons.COEF_ABS_SUM[k])
+             for k in ("unique_a", "shared", "unique_b")}
+    out_report_pngs = out_report_pngs if out_report_pngs is not None else [None] * len(rois)
+    for roi, out_summary, out_png, out_report_png in zip(rois, out_summaries, out_pngs, out_report_pngs,
+                                                         strict=True):
         member = prep["roi_members"][names.index(roi)]
         rows = []
         for table, df in tables.items():
@@ -168,8 +176,13 @@ def roi_outputs(rois, subject, prepared_path, layers, fit_paths, layer_r2_tsv, c
         counts = dict(counts_df[counts_df["roi"] == roi][["layer", "count"]].itertuples(index=False))
         part = tables["partition"]
         part = part[part["roi"] == roi]
-        partitions = [(r.pair, r.layer_a, r.layer_b, r.unique_a_median, r.shared_median, r.unique_b_median)
+        partitions = [(r.pair, r.layer_a, r.layer_b,
+                       *(comparisons.zero_rounding(getattr(r, f"{k}_median"), bound[k])
+                         for k in ("unique_a", "shared", "unique_b")))
                       for r in part.itertuples()]
         with atomic_path(out_png) as tmp:
             roi_figure.roi_overview(roi, int(member.sum()), r2, counts, partitions, colours,
                                     palette.SHARED_COLOUR, tmp, f"{subject}, ROI {roi}")
+        if out_report_png is not None:
+            with atomic_path(out_report_png) as tmp:
+                maps.report_png(out_png, tmp, width=maps.REPORT_FIGURE_WIDTH)
