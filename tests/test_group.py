@@ -124,3 +124,62 @@ def test_shared_by_all_drops_shared_rows_without_moving_them_into_training():
     assert np.array_equal(val, ref[2] & allowed[kept])
     dropped = (shared & ~allowed)[kept]
     assert not (trn | holdout | val)[dropped].any()
+
+
+# ------------------------------------------------------------------ the group stage on tables
+def fake_subject_tables(root, subject, layers, rois, rng, shift=0.0):
+    """A subject's summary tables (the columns the group stage reads) and a prepared.h5."""
+    from encoding_models.io import write_h5
+    pairs = list(itertools.combinations(layers, 2))
+    r2 = pd.DataFrame([{"roi": r, "layer": l, "median": abs(rng.normal(0.05 + shift, 0.02)),
+                        "median_r2_over_nc": rng.normal(0.2, 0.05)} for r in rois for l in layers])
+    counts = pd.DataFrame([{"roi": r, "layer": l, "count": int(rng.integers(0, 50)), "n_undefined": 0}
+                           for r in rois for l in layers])
+    part = pd.DataFrame([{"roi": r, "pair": f"{a}+{b}", "layer_a": a, "layer_b": b,
+                          "unique_a_median": rng.normal(0.01, 0.01), "unique_b_median": rng.normal(0, 0.01),
+                          "shared_median": rng.normal(0.03, 0.01)} for r in rois for a, b in pairs])
+    paths = {t: str(root / f"{subject}_{t}.tsv") for t in ("layer_r2", "best_layer_counts", "partition")}
+    for t, df in zip(paths, (r2, counts, part)):
+        df.to_csv(paths[t], sep="\t", index=False)
+    prepared = str(root / f"{subject}_prepared.h5")
+    val = np.zeros(100, bool)
+    val[:20] = True
+    write_h5(prepared, {"val": val, "trn": ~val, "holdout": np.zeros(100, bool)}, attrs={"n_val_dropped": 3})
+    return paths, prepared
+
+
+def test_group_stage_for_eight_subjects_and_five_layers_takes_seconds(tmp_path):
+    import time
+    from encoding_models.stages import group as stage
+    layers = ["Conv1", "Conv2", "Conv3", "Conv4", "Conv5"]
+    rois = ["all", "V1v", "V1d", "V2v", "V2d", "V3v", "V3d", "hV4", "OFA", "FFA-1", "FFA-2", "OPA", "PPA",
+            "RSC", "EBA", "V1", "V2", "V3"]
+    subjects = [f"subj0{k}" for k in range(1, 9)]
+    rng = np.random.default_rng(0)
+    tables, prepared = {}, {}
+    for s in subjects:
+        tables[s], prepared[s] = fake_subject_tables(tmp_path, s, layers, rois, rng)
+    # subject 8 does not define EBA (as an NSD subject without that fLoc ROI)
+    own = pd.read_csv(tables["subj08"]["layer_r2"], sep="\t")
+    own[own["roi"] != "EBA"].to_csv(tables["subj08"]["layer_r2"], sep="\t", index=False)
+    out = {t: str(tmp_path / "group" / f"{t}.tsv") for t in ("layer_r2", "partition", "best_layer", "validation")}
+    start = time.perf_counter()
+    stage.group_summaries(subjects, layers, tables, prepared, n_random=10000, seed=0, out=out)
+    stage.layer_r2_figure(out["layer_r2"], subjects, layers, 0.05, str(tmp_path / "group" / "r2.png"))
+    stage.partition_figure(out["partition"], subjects, layers, 0.05, str(tmp_path / "group" / "part.png"))
+    stage.group_html(subjects, layers, out["layer_r2"], out["partition"], out["best_layer"], out["validation"],
+                     0.05, "shared1000", str(tmp_path / "group" / "page.html"))
+    elapsed = time.perf_counter() - start
+    assert elapsed < 120, f"group stage took {elapsed:.1f} s"   # seconds unloaded; 2 shared cores in CI
+    r2 = pd.read_csv(out["layer_r2"], sep="\t")
+    assert len(r2) == len(rois) * len(layers) and list(r2.columns[:2 + len(subjects)]) == ["roi", "layer"] + subjects
+    eba = r2[r2["roi"] == "EBA"]
+    assert (eba["n_subjects"] == 7).all() and eba["subj08"].isna().all() and (eba["n_flips"] == 2 ** 7).all()
+    rest = r2[r2["roi"] != "EBA"]
+    assert (rest["n_flips"] == 256).all() and (rest["p"] == 1 / 256).all()     # every median positive
+    assert np.array_equal(r2["q"], scipy.stats.false_discovery_control(r2["p"]))
+    part = pd.read_csv(out["partition"], sep="\t")
+    assert len(part) == len(rois) * 10 * 3 and set(part["component"]) == {"unique_a", "unique_b", "shared"}
+    val = pd.read_csv(out["validation"], sep="\t")
+    assert val["n_val"].tolist() == [20] * 8 and val["n_val_dropped"].tolist() == [3] * 8
+    print(f"group stage, 8 subjects x 5 layers x {len(rois)} ROIs: {elapsed:.2f} s")

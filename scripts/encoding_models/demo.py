@@ -93,13 +93,19 @@ def _to_nsd_flat(volume):
 
 
 def make_subject(anat, *, layers, n_images=1500, n_shared=300, n_zero_reps=12, n_voxels=4000,
-                 n_features=100, layer_correlation=0.6, null_fraction=0.1, seed=0) -> dict:
+                 n_features=100, layer_correlation=0.6, null_fraction=0.1, seed=0, common_shared=False,
+                 n_missing_shared=0, noise_scale=1.0) -> dict:
     """All arrays of a demo subject, ready to be written at the contract's paths.
 
     null_fraction: share of the bigmask's voxels that are pure noise (no signal; their
     noise_ceiling_avgreps is 0). A ``Noise`` entry of layers gets features independent
     of everything (drawn from a separate stream, so the other layers and the responses
     do not depend on whether it is listed).
+    common_shared: the shared images get the same 73k ids in every subject with the same
+    n_shared (NSD's shared1000), the other images ids outside them; n_missing_shared:
+    shared images the subject did not see (n_reps 0, NaN betas); noise_scale: the noise
+    sd times this (the noise ceilings follow). Each drawn from its
+    own streams, so that the rest of the subject is what it is without them.
     """
     if not 0 <= null_fraction < 1:
         raise ValueError(f"null_fraction must be in [0, 1), got {null_fraction}")
@@ -163,6 +169,8 @@ def make_subject(anat, *, layers, n_images=1500, n_shared=300, n_zero_reps=12, n
     # noise: per-repetition sd from a target noise ceiling (NSD: 3 repetitions)
     nc = rng.uniform(0.05, 0.75, n_vox)
     nc[rng.random(n_vox) < 0.15] = rng.uniform(0.005, 0.05)   # some voxels with little signal
+    if noise_scale != 1.0:        # the noise sd times noise_scale: 1/nc - 1 scales by its square
+        nc = 1 / (1 + noise_scale ** 2 * (1 / nc - 1))
     rep_sd = np.sqrt(3 * (1 / nc - 1))
     n_reps = rng.choice([3, 3, 3, 2, 1], size=n_images)
     shared = np.zeros(n_images, dtype=bool)
@@ -198,6 +206,19 @@ def make_subject(anat, *, layers, n_images=1500, n_shared=300, n_zero_reps=12, n
     }
     image_info = {"unique_ims": rng.choice(73000, n_images, replace=False),
                   "n_reps": n_reps, "shared1000": shared}
+    if n_missing_shared:
+        if n_missing_shared >= n_shared:
+            raise ValueError(f"n_missing_shared ({n_missing_shared}) must be below n_shared ({n_shared})")
+        missing = np.random.default_rng([seed, 3]).choice(np.flatnonzero(shared), n_missing_shared, replace=False)
+        n_reps[missing] = 0
+        betas[missing] = np.nan
+    if common_shared:
+        common = np.random.default_rng([n_shared, 73000]).choice(73000, n_shared, replace=False)
+        ids = np.empty(n_images, dtype=np.int64)
+        ids[shared] = common
+        ids[~shared] = np.random.default_rng([seed, 4]).choice(np.setdiff1d(np.arange(73000), common),
+                                                               n_images - n_shared, replace=False)
+        image_info["unique_ims"] = ids
     return {"betas": betas, "image_info": image_info, "roi_info": roi_info, "features": features,
             "preferred_layer": preferred, "mixture": mix_out, "null_voxel": null}
 

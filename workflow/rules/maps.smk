@@ -5,7 +5,7 @@ rule pycortex_cache:
     """Build pycortex's caches once, under a lock, before map jobs read them in parallel."""
     input:
         ready=layout.path(layout.STORE_READY, store=PYCORTEX_STORE, subject="{subject}"),
-        roi_info=layout.INPUTS["roi_info"],
+        roi_info=input_path("roi_info"),
     output:
         ok=layout.MAP_CACHE_OK,
         outlines=layout.ROI_OUTLINES,
@@ -30,7 +30,7 @@ rule map_layer_r2:
     input:
         cache=layout.MAP_CACHE_OK,
         outlines=layout.ROI_OUTLINES,
-        roi_info=layout.INPUTS["roi_info"],
+        roi_info=input_path("roi_info"),
         result=layout.path(layout.FIT, subject="{subject}", model="{layer}"),
         stats=map_mask_stats("r2"),
     output:
@@ -66,7 +66,7 @@ use rule map_layer_r2 as map_best_layer with:
     input:
         cache=layout.MAP_CACHE_OK,
         outlines=layout.ROI_OUTLINES,
-        roi_info=layout.INPUTS["roi_info"],
+        roi_info=input_path("roi_info"),
         result=layout.BEST_LAYER,
         stats=map_mask_stats("best_layer"),
     output:
@@ -94,7 +94,7 @@ use rule map_layer_r2 as map_partition with:
     input:
         cache=layout.MAP_CACHE_OK,
         outlines=layout.ROI_OUTLINES,
-        roi_info=layout.INPUTS["roi_info"],
+        roi_info=input_path("roi_info"),
         result=layout.PARTITION,
         stats=map_mask_stats(),
     output:
@@ -122,7 +122,7 @@ use rule map_layer_r2 as map_r2_over_nc with:
     input:
         cache=layout.MAP_CACHE_OK,
         outlines=layout.ROI_OUTLINES,
-        roi_info=layout.INPUTS["roi_info"],
+        roi_info=input_path("roi_info"),
         result=layout.path(layout.FIT, subject="{subject}", model="{layer}"),
         prepared=layout.PREPARED,
         stats=map_mask_stats("r2_over_nc"),
@@ -154,7 +154,7 @@ use rule map_layer_r2 as map_partition_set with:
     input:
         cache=layout.MAP_CACHE_OK,
         outlines=layout.ROI_OUTLINES,
-        roi_info=layout.INPUTS["roi_info"],
+        roi_info=input_path("roi_info"),
         result=layout.PARTITION_SET,
         stats=set_mask_stats,
     output:
