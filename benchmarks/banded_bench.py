@@ -45,10 +45,10 @@ def main():
 
     import torch
     torch.set_num_threads(args.threads)
-    from encoding_models import banded, ridge
+    from encoding_models import banded, ridge, runtime
     from ridge_bench import design, make_data
-    ridge.configure_runtime(args.threads)
-    dev = ridge.resolve_device(args.device)
+    runtime.configure_runtime(args.threads)
+    dev = runtime.resolve_device(args.device)
     sync = (lambda: torch.cuda.synchronize()) if dev.type == "cuda" else (lambda: None)
 
     feats, y, parts = make_data(2, args.features, args.voxels, args.n_trn, args.n_out, args.n_val)
@@ -75,7 +75,7 @@ def main():
         t_cat, c_cat = min(t_cat, time.perf_counter() - t0), min(c_cat, time.process_time() - c0)
         t0, c0 = time.perf_counter(), time.process_time()
         res = banded.fit_banded_ridge(*xs, *ys, [slice(0, f), slice(f, 2 * f)], lambdas, ratios,
-                                      xty_trn=xty_trn, xty_out=xty_out, batch_size=args.batch_size, device=dev)
+                                      xty_trn=xty_trn, xty_holdout=xty_out, batch_size=args.batch_size, device=dev)
         sync()
         t_band, c_band = min(t_band, time.perf_counter() - t0), min(c_band, time.process_time() - c0)
     print(f"median R2: concatenated {np.median(cat.r2):.4f}, banded {np.median(res.r2):.4f}; "

@@ -84,10 +84,10 @@ def reset_peak():
 def worker(args):
     import torch
     torch.set_num_threads(args.threads)
-    from encoding_models import ridge
+    from encoding_models import ridge, runtime
     import reference_port as ref
     lambdas = ridge.reference_lambdas()
-    ridge.configure_runtime()   # both solvers run with the same allocator settings
+    runtime.configure_runtime()   # both solvers run with the same allocator settings
     out = {}
     if args.task in ("ref", "new"):
         feats, y, (trn, out_, val) = make_data(args.layers, args.features, args.voxels, args.n_trn, args.n_out, args.n_val)
@@ -109,7 +109,7 @@ def worker(args):
             base = reset_peak()
             t0 = time.perf_counter()
             res = ridge.fit_ridge(xt, xo, xv, yt, yo, yv, lambdas, batch_size=args.batch_size,
-                                  device=ridge.resolve_device(args.device))
+                                  device=runtime.resolve_device(args.device))
             if args.device != "cpu":
                 torch.cuda.synchronize()
             elapsed = time.perf_counter() - t0
@@ -121,7 +121,7 @@ def worker(args):
         feats, y, (trn, out_, val) = make_data(5, args.features, args.voxels, args.n_trn, args.n_out, args.n_val)
         yt, yo, yv = (y[m].astype(np.float64) for m in (trn, out_, val))
         del y
-        dev = ridge.resolve_device(args.device)
+        dev = runtime.resolve_device(args.device)
         base = reset_peak()
         t0 = time.perf_counter()
         layer_x, layer_xty = {}, {}

@@ -43,10 +43,10 @@ def main():
     args = p.parse_args()
 
     import torch
-    from encoding_models import ridge, stats
+    from encoding_models import runtime, stats
     torch.set_num_threads(args.threads)
-    ridge.configure_runtime()
-    dev = ridge.resolve_device(args.device)
+    runtime.configure_runtime()
+    dev = runtime.resolve_device(args.device)
     sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
     y, preds = make_data(args.n_val, args.voxels)
     if dev.type == "cuda":   # inputs on the device, as the workflow would hand them over

@@ -1,12 +1,7 @@
-"""Rules map_*: one pycortex flatmap of one result."""
-from encoding_models import pipeline
+"""Rules map_*: the flatmaps of one result file, one per output (params.maps says what each shows)."""
+from encoding_models.stages import maps
 from encoding_models.logs import rule_log
 
 with rule_log(snakemake.log[0]):
     i, p = snakemake.input, snakemake.params
-    m, c = p.m, p.colors or {"cmap": None, "vmin": None, "vmax": None}
-    pipeline.result_flatmap(m["store"], m["pycortex_subject"], m["xfm"], i.roi_info, i.result, p.dataset,
-                            cmap=c["cmap"], vmin=c["vmin"], vmax=c["vmax"], title=p.title, out_png=snakemake.output[0],
-                            with_rois=m["with_rois"], height=m["height"], legend=p.legend, roi_list=m["roi_list"],
-                            colorbar_label=p.label, roi_outlines_path=i.outlines, mask=p.mask,
-                            mask_stats=list(i.stats), noise_ceiling=p.noise_ceiling)
+    maps.draw_flatmaps(p.pycortex, i.roi_info, i.outlines, i.result, i.prepared, p.maps, list(snakemake.output))

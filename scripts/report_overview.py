@@ -1,8 +1,8 @@
 """Rule report_overview: a subject's answers as HTML tables."""
-from encoding_models import report_pages
+from encoding_models.stages import report
 from encoding_models.logs import rule_log
 
 with rule_log(snakemake.log[0]):
     i, p = snakemake.input, snakemake.params
-    report_pages.overview_html(snakemake.wildcards.subject, p.layers, i.layer_r2, i.counts, i.partition,
-                               snakemake.output[0], viewer_href=p.viewer)
+    report.overview_page(snakemake.wildcards.subject, p.layers, i.layer_r2, i.counts, i.partition,
+                         snakemake.output[0], viewer_href=p.viewer)

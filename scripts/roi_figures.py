@@ -1,8 +1,8 @@
 """Rule roi_figures: stacked bars of partitions and best layers per ROI."""
-from encoding_models import pipeline
+from encoding_models.stages import maps
 from encoding_models.logs import rule_log
 
 with rule_log(snakemake.log[0]):
     i, o = snakemake.input, snakemake.output
-    pipeline.roi_figures(i.partition, i.counts, snakemake.params.layers, snakemake.wildcards.subject,
-                         o.partition, o.best)
+    maps.roi_figures(i.partition, i.counts, snakemake.params.layers, snakemake.wildcards.subject,
+                     o.partition, o.best)

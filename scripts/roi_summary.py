@@ -1,8 +1,8 @@
-"""Rule roi_summary: one ROI's rows of every summary, and its overview figure."""
-from encoding_models import pipeline
+"""Rule roi_summary: each ROI's rows of every summary, and its overview figure."""
+from encoding_models.stages import summaries
 from encoding_models.logs import rule_log
 
 with rule_log(snakemake.log[0]):
     i, o = snakemake.input, snakemake.output
-    pipeline.roi_outputs(snakemake.wildcards.roi, snakemake.wildcards.subject, i.prepared, snakemake.params.layers,
-                         list(i.fits), *i.tables, o.summary, o.overview)
+    summaries.roi_outputs(snakemake.params.rois, snakemake.wildcards.subject, i.prepared, snakemake.params.layers,
+                          list(i.fits), *i.tables, list(o.summaries), list(o.overviews))

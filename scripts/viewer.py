@@ -1,10 +1,10 @@
 """Rule viewer: a static pycortex WebGL viewer of a subject's results."""
-from encoding_models import report_pages
+from encoding_models.stages import report
 from encoding_models.logs import rule_log
 
 with rule_log(snakemake.log[0]):
     i, p = snakemake.input, snakemake.params
-    m = p.m
-    report_pages.viewer(m["store"], m["pycortex_subject"], m["xfm"], i.roi_info, p.layers, list(i.fits), i.best_layer,
-                        i.partition[0] if i.partition else None, p.r2, p.partition, snakemake.output[0],
-                        title=f"{snakemake.wildcards.subject}: encoding models")
+    m = p.pycortex
+    report.viewer(m["store"], m["pycortex_subject"], m["xfm"], i.roi_info, p.layers, list(i.fits), i.best_layer,
+                  i.partition[0] if i.partition else None, p.r2, p.partition, snakemake.output[0],
+                  title=f"{snakemake.wildcards.subject}: encoding models")

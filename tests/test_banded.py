@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from encoding_models import banded, ridge
+from encoding_models import banded, ridge, runtime
 
 N_TRN, N_OUT, N_VAL = 600, 150, 200
 
@@ -40,7 +40,7 @@ def test_ratio_one_equals_concatenated_unpenalized_fit_ridge():
     xs, ys, bands = two_band_data(0)
     lam = np.logspace(-3, 7, 20)
     ref = ridge.fit_ridge(*xs, *ys, lam, intercept="unpenalized")
-    for kwargs in ({}, {"xty_trn": xs[0].T @ ys[0], "xty_out": xs[1].T @ ys[1], "batch_size": 37}):
+    for kwargs in ({}, {"xty_trn": xs[0].T @ ys[0], "xty_holdout": xs[1].T @ ys[1], "batch_size": 37}):
         res = banded.fit_banded_ridge(*xs, *ys, bands, lam, [1.0], **kwargs)
         assert np.array_equal(res.best_index, ref.best_index)
         assert np.max(np.abs(res.band_lambdas - ref.best_lambda[:, None])) <= 1e-9 * np.max(lam)
@@ -59,7 +59,7 @@ def test_weights_are_the_banded_solution_in_the_original_basis():
     assert np.array_equal(banded.fit_banded_ridge(*xs, *ys, bands, lam, np.logspace(-4, 4, 9),
                                                   batch_size=16, return_weights=False).r2, res.r2)
     pred = xs[2] @ res.weights
-    r2 = ridge.r2_score(torch.from_numpy(ys[2]), torch.from_numpy(pred)).numpy()
+    r2 = runtime.r2_score(torch.from_numpy(ys[2]), torch.from_numpy(pred)).numpy()
     assert np.max(np.abs(r2 - res.r2)) < 1e-10
     # the chosen candidate has the least holdout loss of all candidates
     for v in (0, 5):
@@ -145,7 +145,7 @@ def himalaya_choice(xs, ys, bands, lambdas, band_weights):
         scale = np.concatenate([np.full(x[:, b].shape[1], np.exp(dk / 2)) for b, dk in zip(bands, d)])
         w, b0 = solve_ridge_svd(xs[0][:, :-1] * scale, ys[0][:, vox], alpha=1.0, fit_intercept=True)
         pred = xs[2][:, :-1] * scale @ w + b0
-        r2[vox] = ridge.r2_score(torch.from_numpy(ys[2][:, vox]), torch.from_numpy(pred)).numpy()
+        r2[vox] = runtime.r2_score(torch.from_numpy(ys[2][:, vox]), torch.from_numpy(pred)).numpy()
     return band_lambdas, r2
 
 

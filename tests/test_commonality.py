@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from encoding_models import commonality, partition
+from encoding_models import commonality, comparisons
 
 
 def random_r2(layers, n_vox=50, seed=0):
@@ -13,7 +13,7 @@ def random_r2(layers, n_vox=50, seed=0):
 def test_pair_equals_variance_partition():
     r2 = random_r2(["Conv1", "Conv3"])
     comp = commonality.commonality(["Conv1", "Conv3"], r2)
-    vp = partition.variance_partition(r2[("Conv1",)], r2[("Conv3",)], r2[("Conv1", "Conv3")])
+    vp = comparisons.variance_partition(r2[("Conv1",)], r2[("Conv3",)], r2[("Conv1", "Conv3")])
     assert set(comp) == {"unique_Conv1", "unique_Conv3", "common_Conv1+Conv3"}
     assert np.allclose(comp["unique_Conv1"], vp["unique_a"], rtol=0, atol=1e-15)
     assert np.allclose(comp["unique_Conv3"], vp["unique_b"], rtol=0, atol=1e-15)

@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 
 from conftest import LAYERS
-from encoding_models import contract, pipeline
+from encoding_models import contract
+from encoding_models.stages import data as data_stage, fit as fit_stage
 
 ROIS = ["all", "V1v", "FFA-1", "EBA"]
 
@@ -111,9 +112,9 @@ def run_stages(files, results):
     """The workflow's two reading stages: prepare, then each layer's crossprod."""
     prepared = str(results / "prepared.h5")
     splits = {s: str(results / f"{s}.npy") for s in ("trn", "holdout", "val")}
-    pipeline.prepare(files, ROIS, {}, 171301, 0.1, prepared, splits)
+    data_stage.prepare(files, ROIS, {}, 171301, 0.1, prepared, splits)
     for layer in LAYERS:
-        pipeline.crossprod(files["features"][layer], splits, prepared, layer, "float32", "cpu", 256,
+        fit_stage.crossprod(files["features"][layer], splits, prepared, layer, "float32", "cpu", 256,
                            str(results / f"{layer}.h5"))
 
 

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from encoding_models import maps, palette
+from encoding_models import maps, palette, roi_figure
 
 LAYERS = ["Conv1", "Conv2", "Conv3", "Conv4", "Conv5"]
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -73,7 +73,7 @@ def test_roi_bar_charts_use_the_palette_and_draw_negative_medians(tmp_path, kept
     part = pd.DataFrame([{"roi": r, "pair": f"{a}+{b}", "layer_a": a, "layer_b": b, "unique_a_median": -0.03,
                           "shared_median": 0.05, "unique_b_median": 0.02}
                          for a, b in (("Conv1", "Conv5"), ("Conv2", "Conv5")) for r in rois])
-    maps.partition_bars(part, LAYERS, tmp_path / "p.png", "t")
+    roi_figure.partition_bars(part, LAYERS, tmp_path / "p.png", "t")
     fig = kept_figures[-1]
     for ax, (a, b) in zip(fig.axes, (("Conv1", "Conv5"), ("Conv2", "Conv5"))):
         bars = _bar_colours(ax)
@@ -85,7 +85,7 @@ def test_roi_bar_charts_use_the_palette_and_draw_negative_medians(tmp_path, kept
     assert legend == {**colours, "shared": palette.SHARED_COLOUR}
 
     counts = pd.DataFrame([{"roi": r, "layer": l, "count": 3} for r in rois for l in LAYERS])
-    maps.best_layer_bars(counts, LAYERS, tmp_path / "b.png", "t")
+    roi_figure.best_layer_bars(counts, LAYERS, tmp_path / "b.png", "t")
     ax = kept_figures[-1].axes[0]
     assert [c for c, _ in _bar_colours(ax)] == [colours[l] for l in LAYERS for _ in rois]
 
@@ -122,7 +122,8 @@ def test_outline_from_image_finds_each_piece_and_labels_it_inside():
 RENDER = r"""
 import json, sys
 import numpy as np
-from encoding_models import contract, io, maps, palette, pipeline
+from encoding_models import contract, io, maps, palette
+from encoding_models.stages import maps as map_stage
 a = json.loads(sys.argv[1])
 rinfo = contract.load_roi_info(a["roi_info"])
 n = int(rinfo["voxel_mask"].sum())
@@ -132,7 +133,7 @@ vals[contract.roi_voxels(rinfo, "EBA")] = 0.3
 vals[contract.roi_voxels(rinfo, "PPA")] = 0.9
 best = np.arange(n) % 6 - 1                       # -1 (undefined) and every layer index
 io.write_h5(a["tmp"] + "/result.h5", {"unique_a": vals, "best_layer": best, "voxel_index": np.arange(n)})
-pipeline.warm_pycortex_cache(a["store"], "S1", "fullhead", a["roi_info"], a["height"], "no", a["tmp"] + "/cache.ok",
+map_stage.warm_pycortex_cache(a["store"], "S1", "fullhead", a["roi_info"], a["height"], "no", a["tmp"] + "/cache.ok",
                              rois=a["rois"], merged_rois=a["merged"], outlines_path=a["tmp"] + "/outlines.json")
 from encoding_models import cortex_store
 cortex = cortex_store.import_cortex(a["store"])
@@ -140,7 +141,7 @@ outlines = maps.load_roi_outlines(a["tmp"] + "/outlines.json")
 info = maps.render_flatmap(cortex, maps.result_volume(vals, np.arange(n), rinfo), "S1", "fullhead", cmap="RdBu_r",
                            vmin=-0.5, vmax=0.5, title="test", out_png=a["tmp"] + "/values.png",
                            colorbar_label="unique variance (R2)", roi_outlines=outlines, height=a["height"])
-pipeline.result_flatmap(a["store"], "S1", "fullhead", a["roi_info"], a["tmp"] + "/result.h5", "best_layer",
+map_stage.result_flatmap(a["store"], "S1", "fullhead", a["roi_info"], a["tmp"] + "/result.h5", "best_layer",
                         cmap="BPROG", vmin=-0.5, vmax=4.5, title="best", out_png=a["tmp"] + "/best.png",
                         with_rois="no", height=a["height"], legend=a["layers"],
                         roi_outlines_path=a["tmp"] + "/outlines.json")
@@ -220,12 +221,12 @@ def test_best_layer_map_uses_the_palette(rendered):
 
 @pytest.mark.workflow
 def test_maps_render_without_inkscape_with_one_warning(demo_run, tmp_path, monkeypatch, caplog):
-    from encoding_models import pipeline
+    from encoding_models.stages import maps as map_stage
     monkeypatch.setattr(maps.shutil, "which", lambda name: None)   # as if inkscape were not installed
     out = tmp_path / "r2_Conv1.png"
     store = tmp_path / "store"             # its own store: this one's options.cfg says no inkscape
     with caplog.at_level(logging.WARNING, logger="encoding_models"):
-        pipeline.result_flatmap(str(store), "S1", "fullhead",
+        map_stage.result_flatmap(str(store), "S1", "fullhead",
                                 os.path.join(demo_run, "resources", "demo", "voxel_roi_info.npy"),
                                 os.path.join(demo_run, "results", "demo", "fits", "Conv1.h5"), "r2",
                                 cmap="Blues", vmin=0, vmax=0.4, title="no inkscape", out_png=str(out),

@@ -13,7 +13,7 @@ from encoding_models.io import read_h5
 from workflow_helpers import ROOT, SNAKEMAKE, job_counts, small_config, snakemake, write_config
 
 pytestmark = pytest.mark.workflow
-MAP_RULES = {"map_best_layer", "map_layer_r2", "map_partition", "pycortex_cache"}
+MAP_RULES = {"map_best_layer", "map_layer", "map_partition", "pycortex_cache"}
 
 
 def dry(wd, overrides=None):
@@ -37,7 +37,7 @@ def test_lambda_grid_change_reruns_fits_and_downstream_only(demo_run):
     counts, _ = dry(demo_run, {"ridge": {"lambdas": [0.1, 1.0, 10.0, 100.0, 1000.0]}})
     assert counts["fit"] == 15 and counts["partition"] == 10
     assert counts["best_layer"] == 1 and counts["summaries"] == 1 and counts["roi_figures"] == 1
-    assert counts["map_partition"] == 40 and counts["map_layer_r2"] == 5 and counts["map_best_layer"] == 1
+    assert counts["map_partition"] == 10 and counts["map_layer"] == 5 and counts["map_best_layer"] == 1
     for untouched in ("demo_anatomy", "demo_subject", "prepare", "crossprod", "pycortex_cache", "pycortex_subject"):
         assert untouched not in counts
 
@@ -47,7 +47,7 @@ def test_sixth_layer_runs_only_its_models_and_aggregates(demo_run):
     assert counts["crossprod"] == 1 and "crossprod/FC6.h5" in out
     assert counts["fit"] == 6          # FC6 and its five pairs
     assert counts["partition"] == 5
-    assert counts["map_layer_r2"] == 1 and counts["map_partition"] == 20 and counts["map_best_layer"] == 1
+    assert counts["map_layer"] == 1 and counts["map_partition"] == 5 and counts["map_best_layer"] == 1
     assert counts["best_layer"] == 1 and counts["summaries"] == 1
     for untouched in ("demo_subject", "prepare", "demo_anatomy"):
         assert untouched not in counts
@@ -59,7 +59,7 @@ def test_sixth_layer_runs_only_its_models_and_aggregates(demo_run):
 def test_colour_range_change_reruns_only_maps(demo_run):
     counts, _ = dry(demo_run, {"maps": {"partition": {"cmap": "Reds", "vmin": 0, "vmax": 0.2}}})
     # the viewer draws the partition volumes in that range; the provenance page shows the config as run
-    assert set(counts) == {"map_partition", "viewer", "report_provenance", "all"} and counts["map_partition"] == 40
+    assert set(counts) == {"map_partition", "viewer", "report_provenance", "all"} and counts["map_partition"] == 10
 
 
 def _h5_files(wd):

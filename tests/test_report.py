@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 
 import browser
-from encoding_models import configuration, layout, palette, report_pages
+from encoding_models import configuration, layout, palette
+from encoding_models.stages import report as report_stage
 from workflow_helpers import ROOT, snakemake
 
 LAYERS = ["Conv1", "Conv2", "Conv3", "Conv4", "Conv5"]
@@ -53,7 +54,7 @@ def _write_tables(tmp_path, significance):
 def test_overview_html_from_tables(tmp_path, significance):
     paths = _write_tables(tmp_path, significance)
     out = str(tmp_path / "overview.html")
-    report_pages.overview_html("demo", ["Conv1", "Conv5"], *paths, out, viewer_href="results/demo/viewer/index.html")
+    report_stage.overview_page("demo", ["Conv1", "Conv5"], *paths, out, viewer_href="results/demo/viewer/index.html")
     text = open(out, encoding="utf-8").read()
     rois, parts = _tables(out)
     ffa = rois[rois["ROI"] == "FFA-1"].iloc[0]
@@ -73,11 +74,11 @@ def test_overview_html_from_tables(tmp_path, significance):
 
 def test_git_state_and_versions_without_importing():
     import sys
-    state = report_pages.git_state(ROOT)
+    state = report_stage.git_state(ROOT)
     head = subprocess.run(["git", "-C", ROOT, "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
     assert state["commit"] == head and state["dirty"] in (True, False)
     before = "torch" in sys.modules, "cortex" in sys.modules
-    versions = report_pages.package_versions()
+    versions = report_stage.package_versions()
     assert versions["numpy"] == np.__version__ and set(versions) >= {"torch", "pycortex", "snakemake", "scipy"}
     assert ("torch" in sys.modules, "cortex" in sys.modules) == before
 
@@ -118,7 +119,7 @@ def test_provenance_page(demo_run):
     grid = configuration.lambda_grid({"ridge": {"lambdas": "reference"}})
     assert f"{len(grid)} values: " + ", ".join(f"{x:g}" for x in grid) in text
     splits = pd.read_html(os.path.join(demo_run, layout.REPORT_PROVENANCE), attrs={"id": "splits"})[0]
-    sizes = report_pages.split_sizes(os.path.join(demo_run, layout.path(layout.PREPARED, subject="demo")))
+    sizes = report_stage.split_sizes(os.path.join(demo_run, layout.path(layout.PREPARED, subject="demo")))
     row = splits.iloc[0]
     assert (row["train"], row["holdout"], row["validation"], row["split_seed"]) == (
         sizes["train"], sizes["holdout"], sizes["validation"], 171301)

@@ -73,7 +73,7 @@ def test_null_voxels_are_calibrated(n, n_perm):
 def test_power_on_clear_signal():
     y, pred = noise_pair(3, 300, 1000, gain=1.0)
     res = stats.permutation_test_r2(y, pred, n_permutations=1000, seed=0)
-    q = stats.fdr_q(res.p)
+    q = stats.bh_q_values(res.p)
     assert stats.significant(q, 0.05).mean() > 0.99
 
 
@@ -83,7 +83,7 @@ def test_fdr_share_of_null_voxels_below_q():
     y, pred = noise_pair(5, 200, n_null + n_sig, gain=gain)
     p = stats.permutation_test_r2(y, pred, n_permutations=1000, seed=1).p
     for q in (0.05, 0.1, 0.2):
-        sig = stats.significant(stats.fdr_q(p), q)
+        sig = stats.significant(stats.bh_q_values(p), q)
         assert sig[n_null:].sum() > 400
         assert sig[:n_null].sum() / sig.sum() <= q
 
@@ -170,7 +170,7 @@ def test_bootstrap_equals_explicit_resampling():
         assert np.allclose(out[f"{name}_ci"], np.quantile(boot, [0.025, 0.975], axis=0).T, rtol=0, atol=1e-10)
     for name in ("unique_a", "unique_b"):
         assert np.array_equal(out[f"p_{name}"], (1 + (comps[name] <= 0).sum(0)) / 401)
-    from encoding_models.partition import variance_partition
+    from encoding_models.comparisons import variance_partition
     full = {m: 1 - ((y - p) ** 2).sum(0) / ((y - y.mean(0)) ** 2).sum(0) for m, p in preds.items()}
     ref = variance_partition(full["a"], full["b"], full["ab"])
     for name in comps:
@@ -206,9 +206,9 @@ def test_noise_layer_has_no_significant_unique_variance():
     fit = lambda x: ridge_predictions(x[trn], x[val], y[trn])
     out = stats.pair_bootstrap(y[val], fit(xa), fit(xb), fit(np.hstack([xa, xb])), n_boot=500, seed=0)
     q = 0.05
-    sig_a = stats.significant(stats.fdr_q(out["p_unique_a"]), q)
+    sig_a = stats.significant(stats.bh_q_values(out["p_unique_a"]), q)
     assert sig_a.sum() <= q * n_vox                   # all null: BH allows about none
-    assert stats.significant(stats.fdr_q(out["p_unique_b"]), q).mean() > 0.5
+    assert stats.significant(stats.bh_q_values(out["p_unique_b"]), q).mean() > 0.5
 
 
 def test_general_components():
@@ -245,17 +245,17 @@ def test_rounding_level_components_are_not_significant():
 # ------------------------------------------------------------------ FDR
 def test_fdr_equals_scipy_and_keeps_nan():
     p = np.random.default_rng(0).uniform(size=500) ** 3
-    assert np.array_equal(stats.fdr_q(p), scipy.stats.false_discovery_control(p, method="bh"))
+    assert np.array_equal(stats.bh_q_values(p), scipy.stats.false_discovery_control(p, method="bh"))
     p_nan = p.copy()
     p_nan[::7] = np.nan
-    q = stats.fdr_q(p_nan)
+    q = stats.bh_q_values(p_nan)
     ok = ~np.isnan(p_nan)
     assert np.array_equal(np.isnan(q), ~ok)
     assert np.array_equal(q[ok], scipy.stats.false_discovery_control(p_nan[ok], method="bh"))
     sig = stats.significant(q, 0.05)
     assert sig.dtype == bool and not sig[~ok].any()
     assert np.array_equal(sig[ok], q[ok] <= 0.05)
-    assert np.isnan(stats.fdr_q(np.full(3, np.nan))).all()
+    assert np.isnan(stats.bh_q_values(np.full(3, np.nan))).all()
 
 
 @pytest.mark.parametrize("k, largest", [(1, False), (26, False), (26, True), (200, True)])

@@ -42,14 +42,14 @@ def test_stats_files_hold_the_documented_datasets(demo_run):
         assert np.array_equal(st["voxel_index"], prep["voxel_index"])
         fit_r2 = read_h5(os.path.join(_base(demo_run), "fits", f"{model}.h5"), ["r2"])["r2"]
         np.testing.assert_allclose(st["r2"], fit_r2, rtol=1e-7, atol=1e-9)   # predictions = x_val @ weights
-        np.testing.assert_array_equal(st["q_r2"], stats.fdr_q(st["p_r2"]))
+        np.testing.assert_array_equal(st["q_r2"], stats.bh_q_values(st["p_r2"]))
     with h5py.File(os.path.join(_base(demo_run), "stats", "Conv1.h5")) as f:
         assert f.attrs["n_permutations"] == min(n_val - 1, 1000)   # the default stats.permutations
     for a, b in PAIRS:
         st = read_h5(os.path.join(_base(demo_run), "stats", "partition", f"{a}+{b}.h5"))
         part = read_h5(os.path.join(_base(demo_run), "partition", f"{a}+{b}.h5"))
         for key in ("unique_a", "unique_b"):
-            np.testing.assert_array_equal(st[f"q_{key}"], stats.fdr_q(st[f"p_{key}"]))
+            np.testing.assert_array_equal(st[f"q_{key}"], stats.bh_q_values(st[f"p_{key}"]))
         for key in ("unique_a", "unique_b", "shared"):
             ci = st[f"{key}_ci"]
             assert ci.shape == (prep["voxel_index"].size, 2)
@@ -126,12 +126,12 @@ def test_a_stats_change_reruns_only_statistics_summaries_and_maps(demo_run):
     counts = job_counts(snakemake(demo_run, "-n", "--configfile", os.path.join(demo_run, "config", "config.yaml"),
                                   overrides).stdout)
     assert counts["stats_model"] == 15 and counts["stats_partition"] == 10 and counts["summaries"] == 1
-    assert counts["map_layer_r2"] == 5 and counts["map_best_layer"] == 1
+    assert counts["map_layer"] == 5 and counts["map_best_layer"] == 1
     for rule in ("demo_subject", "prepare", "crossprod", "fit", "partition", "best_layer"):
         assert rule not in counts, counts
     # the report pages show the significant shares (overview) and the config as run (provenance)
     assert set(counts) <= {"stats_model", "stats_partition", "summaries", "roi_summary", "roi_figures", "all",
-                           "map_layer_r2", "map_best_layer", "map_partition", "map_r2_over_nc",
+                           "map_layer", "map_best_layer", "map_partition",
                            "report_overview", "report_provenance"}, counts
 
 

@@ -49,7 +49,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .ridge import LossTerms, _t, approx_holdout_losses, check_lambdas, holdout_losses, loss_terms, r2_score
+from .ridge import LossTerms, approx_holdout_losses, check_lambdas, holdout_losses, loss_terms
+from .runtime import as_tensor, r2_score
 
 
 # ------------------------------------------------------------------ candidates
@@ -66,6 +67,23 @@ def ratio_candidates(band_ratios, n_bands: int = 2) -> np.ndarray:
     relative to band 1 (itertools.product order, the last band varying fastest):
     len(band_ratios) ** (k - 1) rows. Each row has geometric mean 1, so the overall
     scale lam is the geometric mean of the band lambdas.
+
+    Parameters
+    ----------
+    band_ratios : array-like [n_ratios]
+        Positive finite ratios lambda_b / lambda_1.
+    n_bands : int
+        k >= 2.
+
+    Returns
+    -------
+    ndarray [n_ratios ** (n_bands - 1) x n_bands], float64
+        Positive; every row has geometric mean 1.
+
+    Raises
+    ------
+    ValueError
+        Empty, non-positive or non-finite ratios, or fewer than 2 bands.
     """
     ratios = np.asarray(band_ratios, dtype=np.float64).ravel()
     if ratios.size == 0 or not np.all(np.isfinite(ratios)) or np.any(ratios <= 0):
@@ -79,10 +97,26 @@ def ratio_candidates(band_ratios, n_bands: int = 2) -> np.ndarray:
 def dirichlet_candidates(n_bands: int, n_iter: int, concentration=(0.1, 1.0), seed: int = 0) -> np.ndarray:
     """Band multipliers [n_iter x n_bands] from a seeded random search over the simplex.
 
-    Like himalaya's random search: band weights gamma ~ Dirichlet(concentration) (cycling
-    through the concentrations; the first row is equal weights), and lambda_b = lam /
-    gamma_b. Returned as multipliers 1 / gamma with geometric mean 1. Cost: n_iter
+    Like himalaya's random search: band weights gamma ~ Dirichlet(concentration) (one
+    block of rows per concentration, in order; the first row is equal weights), and
+    lambda_b = lam / gamma_b. Returned as multipliers 1 / gamma with geometric mean 1. Cost: n_iter
     eigendecompositions and n_iter * n_lambdas loss evaluations, whatever k is.
+
+    Parameters
+    ----------
+    n_bands : int
+        k, the number of bands.
+    n_iter : int
+        Rows (candidates), >= 1.
+    concentration : float or sequence of float
+        Dirichlet concentrations; consecutive blocks of ceil(n_iter / len) rows use each.
+    seed : int
+        Seed of numpy's default_rng.
+
+    Returns
+    -------
+    ndarray [n_iter x n_bands], float64
+        Positive; every row has geometric mean 1; row 0 is all ones.
     """
     rng = np.random.default_rng(seed)
     conc = np.atleast_1d(np.asarray(concentration, dtype=np.float64))
@@ -100,7 +134,11 @@ CACHE_BYTES = 1 << 30
 
 @dataclass
 class BandedResult:
-    """Per voxel results of :func:`fit_banded_ridge` (V voxels, k bands, p features)."""
+    """Per voxel results of :func:`fit_banded_ridge` (V voxels, k bands, p features).
+
+    Shapes are in the field comments; r2 is NaN where y_val is constant over the
+    validation images (R2 undefined).
+    """
     band_lambdas: np.ndarray    # [V x k] chosen lambda of each band (lambdas[best_index] * band_weights[best_candidate])
     best_index: np.ndarray      # [V] index into the lambda grid (the overall scale)
     best_candidate: np.ndarray  # [V] row of band_weights (the ratio between bands)
@@ -141,27 +179,16 @@ class _Candidate:
         return self.terms.evals
 
 
-def _prepare(gram_trn, gram_out, scale) -> _Candidate:
+def _prepare(gram_trn, gram_holdout, scale) -> _Candidate:
     ss = scale[:, None] * scale[None, :]
     evals, evecs = torch.linalg.eigh(gram_trn * ss)
-    return _Candidate(qs=scale[:, None] * evecs, terms=loss_terms(evals, evecs.T @ (gram_out * ss) @ evecs))
+    return _Candidate(qs=scale[:, None] * evecs, terms=loss_terms(evals, evecs.T @ (gram_holdout * ss) @ evecs))
 
 
-def fit_banded_ridge(x_trn, x_out, x_val, y_trn, y_out, y_val, bands, lambdas, band_ratios=None, *,
-                     band_weights=None, xty_trn=None, xty_out=None, return_weights: bool = True,
+def fit_banded_ridge(x_trn, x_holdout, x_val, y_trn, y_holdout, y_val, bands, lambdas, band_ratios=None, *,
+                     band_weights=None, xty_trn=None, xty_holdout=None, return_weights: bool = True,
                      batch_size: int = 2048, device="cpu") -> BandedResult:
     """Banded ridge per voxel, candidates chosen on the holdout split, scored on validation.
-
-    x_trn, x_out, x_val: [n x p+1] features with the ones column last (as fit_ridge takes
-        them). y_trn, y_out, y_val: [n x V] responses (float32 converts exactly). y_trn may be
-        None when xty_trn is given.
-    xty_trn, xty_out: optional precomputed x_trn'y_trn and x_out'y_out [p+1 x V] (a pair
-        reuses its layers' products; row order = column order of x_*, ones row last).
-    bands: list of k slices or index arrays partitioning the feature columns 0..p-1.
-    lambdas: the grid of overall scales (checked like ridge.check_lambdas).
-    band_ratios: ratios between bands -> :func:`ratio_candidates` (for k > 2 the product
-        grid). Or band_weights: an explicit [n_candidates x k] array of positive band
-        multipliers (used as given), e.g. from :func:`dirichlet_candidates`.
 
     Candidate (c, l) penalises band b with lambdas[l] * band_weights[c, b]. The chosen one
     has the least holdout sum of squared errors; ties go to the earlier candidate row, then
@@ -177,12 +204,64 @@ def fit_banded_ridge(x_trn, x_out, x_val, y_trn, y_out, y_val, bands, lambdas, b
     [p x batch_size] temporaries; the candidates' [p x p] decompositions (4 p^2 floats
     each) are kept if they fit in CACHE_BYTES, else recomputed per batch. The weights,
     when returned, are [p+1 x V].
+
+    Below, p counts the feature columns (all bands) and p+1 adds the ones column.
+
+    Parameters
+    ----------
+    x_trn : ndarray or Tensor [n_trn x p+1]
+        Train features with the ones column last (as fit_ridge takes them).
+    x_holdout : ndarray or Tensor [n_holdout x p+1]
+        Holdout features, ones column last.
+    x_val : ndarray or Tensor [n_val x p+1]
+        Validation features, ones column last.
+    y_trn : ndarray or SplitResponses [n_trn x V], or None
+        Train responses (float32 converts exactly); may be None when xty_trn is given.
+    y_holdout : ndarray or SplitResponses [n_holdout x V]
+        Holdout responses; its column count sets V.
+    y_val : ndarray or SplitResponses [n_val x V]
+        Validation responses.
+    bands : list of k slices or int index arrays
+        Columns of each band; together they partition the feature columns 0..p-1 (the
+        ones column p is in none).
+    lambdas : array-like [n_lambdas]
+        The grid of overall scales (checked like ridge.check_lambdas).
+    band_ratios : array-like [n_ratios], optional
+        Ratios between bands -> :func:`ratio_candidates` (for k > 2 the product grid).
+    band_weights : array-like [n_candidates x k], optional
+        Instead of band_ratios: explicit positive band multipliers (used as given), e.g.
+        from :func:`dirichlet_candidates`. Exactly one of the two is given.
+    xty_trn : ndarray [p+1 x V], optional
+        Precomputed x_trn'y_trn, float64 (a pair reuses its layers' products; row order =
+        column order of x_*, ones row last).
+    xty_holdout : ndarray [p+1 x V], optional
+        Precomputed x_holdout'y_holdout, likewise.
+    return_weights : bool
+        False: ``weights`` is None (saves [p+1 x V] of memory).
+    batch_size : int
+        Voxels per batch.
+    device : str or torch.device
+
+    Returns
+    -------
+    BandedResult
+        band_lambdas [V x k], best_index [V] int64 (position in ``lambdas``),
+        best_candidate [V] int64 (row of band_weights), r2 [V] float64 (NaN where y_val is
+        constant), weights [p+1 x V] float64 or None (predictions = x_val @ weights),
+        holdout_loss [V], band_weights [n_candidates x k], lambdas [n_lambdas], n_rescored.
+
+    Raises
+    ------
+    ValueError
+        Both or neither of band_ratios and band_weights, neither y_trn nor xty_trn, bands
+        that do not partition the feature columns, non-positive band weights, a bad lambda
+        grid, or arrays whose shapes disagree.
     """
     lambdas = check_lambdas(lambdas)
     if (band_ratios is None) == (band_weights is None):
         raise ValueError("give exactly one of band_ratios and band_weights")
     device = torch.device(device)
-    x_trn, x_out, x_val = (_t(x, device) for x in (x_trn, x_out, x_val))
+    x_trn, x_holdout, x_val = (as_tensor(x, device) for x in (x_trn, x_holdout, x_val))
     n_trn, n_feat = x_trn.shape[0], x_trn.shape[1] - 1
     owner = _band_columns(bands, n_feat)
     k = len(bands)
@@ -193,27 +272,27 @@ def fit_banded_ridge(x_trn, x_out, x_val, y_trn, y_out, y_val, bands, lambdas, b
         raise ValueError(f"band_weights must be [n_candidates x {k}], got shape {band_weights.shape}")
     if not np.all(np.isfinite(band_weights)) or np.any(band_weights <= 0):
         raise ValueError("band_weights must be positive and finite")
-    n_vox = y_out.shape[1]
+    n_vox = y_holdout.shape[1]
     if y_trn is None and xty_trn is None:
         raise ValueError("give y_trn or xty_trn")
-    for name, y, n in (("y_trn", y_trn, n_trn), ("y_out", y_out, x_out.shape[0]), ("y_val", y_val, x_val.shape[0])):
+    for name, y, n in (("y_trn", y_trn, n_trn), ("y_holdout", y_holdout, x_holdout.shape[0]), ("y_val", y_val, x_val.shape[0])):
         if y is not None and tuple(y.shape) != (n, n_vox):
             raise ValueError(f"{name} has shape {tuple(y.shape)}, expected {(n, n_vox)}")
-    for name, a in (("xty_trn", xty_trn), ("xty_out", xty_out)):
+    for name, a in (("xty_trn", xty_trn), ("xty_holdout", xty_holdout)):
         if a is not None and tuple(a.shape) != (n_feat + 1, n_vox):
             raise ValueError(f"{name} has shape {tuple(a.shape)}, expected {(n_feat + 1, n_vox)}")
 
     # Centring (as ridge.fit_ridge's intercept='unpenalized').
     x_mean = x_trn[:, :-1].mean(dim=0, keepdim=True)
-    xs_trn, xs_out, xs_val = x_trn[:, :-1] - x_mean, x_out[:, :-1] - x_mean, x_val[:, :-1] - x_mean
-    gram_trn, gram_out = xs_trn.T @ xs_trn, xs_out.T @ xs_out
-    out_sum = xs_out.sum(dim=0)[:, None]
-    scales = [_t(1.0 / np.sqrt(w[owner]), device) for w in band_weights]
+    xs_trn, xs_holdout, xs_val = x_trn[:, :-1] - x_mean, x_holdout[:, :-1] - x_mean, x_val[:, :-1] - x_mean
+    gram_trn, gram_holdout = xs_trn.T @ xs_trn, xs_holdout.T @ xs_holdout
+    out_sum = xs_holdout.sum(dim=0)[:, None]
+    scales = [as_tensor(1.0 / np.sqrt(w[owner]), device) for w in band_weights]
     n_cand, n_lam = len(band_weights), lambdas.size
     cache = len(scales) * 4 * n_feat ** 2 * 8 <= CACHE_BYTES
-    cands = [_prepare(gram_trn, gram_out, s) for s in scales] if cache else None
-    candidate = (lambda c: cands[c]) if cache else (lambda c: _prepare(gram_trn, gram_out, scales[c]))
-    lam = _t(lambdas, device)
+    cands = [_prepare(gram_trn, gram_holdout, s) for s in scales] if cache else None
+    candidate = (lambda c: cands[c]) if cache else (lambda c: _prepare(gram_trn, gram_holdout, scales[c]))
+    lam = as_tensor(lambdas, device)
 
     best_index = np.empty(n_vox, dtype=np.int64)
     best_candidate = np.empty(n_vox, dtype=np.int64)
@@ -224,9 +303,9 @@ def fit_banded_ridge(x_trn, x_out, x_val, y_trn, y_out, y_val, bands, lambdas, b
     for start in range(0, n_vox, batch_size):
         sl = slice(start, min(start + batch_size, n_vox))
         width = sl.stop - sl.start
-        yo = _t(y_out[:, sl], device)
-        t = _t(xty_trn[:, sl], device) if xty_trn is not None else x_trn.T @ _t(y_trn[:, sl], device)
-        o = _t(xty_out[:, sl], device) if xty_out is not None else x_out.T @ yo
+        yo = as_tensor(y_holdout[:, sl], device)
+        t = as_tensor(xty_trn[:, sl], device) if xty_trn is not None else x_trn.T @ as_tensor(y_trn[:, sl], device)
+        o = as_tensor(xty_holdout[:, sl], device) if xty_holdout is not None else x_holdout.T @ yo
         # (x - mean)'(y - ybar) from x'y and 1'y (the ones row), ybar = train mean
         ybar = t[-1] / n_trn
         ct = t[:-1] - x_mean.T * t[-1][None, :]
@@ -269,7 +348,7 @@ def fit_banded_ridge(x_trn, x_out, x_val, y_trn, y_out, y_val, bands, lambdas, b
             coef = (cd.qs.T @ ct[:, v]) / (cd.evals[:, None] + lam[bl[v]][None, :])
             beta[:, v] = cd.qs @ coef
         pred = xs_val @ beta + ybar[None, :]
-        r2[sl] = r2_score(_t(y_val[:, sl], device), pred).cpu().numpy()
+        r2[sl] = r2_score(as_tensor(y_val[:, sl], device), pred).cpu().numpy()
         best_index[sl], best_candidate[sl], best_loss[sl] = bl.cpu().numpy(), bc.cpu().numpy(), lo.cpu().numpy()
         if return_weights:
             weights[:-1, sl] = beta.cpu().numpy()

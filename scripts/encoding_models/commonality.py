@@ -7,7 +7,7 @@ subset S of L (the variance explained by exactly the layers in S and no others) 
 
 C_{A} = R2(L) - R2(L minus A) is layer A's unique part; C_L is the part common to all
 layers; and the 2^m - 1 components sum to R2(L). For two layers they are
-partition.variance_partition's unique_a, unique_b and shared.
+comparisons.variance_partition's unique_a, unique_b and shared.
 
 Components are named by the layers they belong to, in the order of ``layers``:
 'unique_Conv1' for one layer, 'common_Conv1+Conv3' for two or more.
@@ -34,14 +34,44 @@ def _check_layers(layers) -> list:
 
 
 def subsets(layers) -> list:
-    """Every non-empty subset of layers as a tuple in the order of ``layers``, by size
-    then position (singles first, the full set last): the 2^m - 1 models to fit."""
+    """Every non-empty subset of layers: the 2^m - 1 models to fit.
+
+    Each subset is a tuple in the order of ``layers``; subsets come by size then position
+    (singles first, the full set last).
+
+    Parameters
+    ----------
+    layers : sequence of str
+        2..4 distinct layer names.
+
+    Returns
+    -------
+    list of tuple of str
+        2^m - 1 subsets (m = len(layers)).
+
+    Raises
+    ------
+    ValueError
+        Fewer than 2 or more than 4 layers, or a layer listed twice.
+    """
     layers = _check_layers(layers)
     return [c for k in range(1, len(layers) + 1) for c in itertools.combinations(layers, k)]
 
 
 def component_name(subset, layers) -> str:
-    """'unique_A' for one layer, 'common_A+B[+...]' for several (order of ``layers``)."""
+    """'unique_A' for one layer, 'common_A+B[+...]' for several (order of ``layers``).
+
+    Parameters
+    ----------
+    subset : iterable of str
+        The component's layers (any order).
+    layers : sequence of str
+        The partition set's layers, which fix the order in the name.
+
+    Returns
+    -------
+    str
+    """
     members = [l for l in layers if l in set(subset)]
     return f"unique_{members[0]}" if len(members) == 1 else "common_" + "+".join(members)
 
@@ -51,6 +81,16 @@ def commonality_coefficients(layers) -> dict:
 
     Subset tuples are in the order of ``layers``; terms with coefficient 0 are left out
     (R2(empty) = 0 never appears). Components are in the order of :func:`subsets`.
+
+    Parameters
+    ----------
+    layers : sequence of str
+        2..4 distinct layer names.
+
+    Returns
+    -------
+    dict of str to dict of tuple to int
+        2^m - 1 components, each mapping subset models to coefficients +1 or -1.
     """
     layers = _check_layers(layers)
     full = frozenset(layers)
@@ -74,6 +114,24 @@ def commonality(layers, r2_by_subset) -> dict:
     names (any order); every non-empty subset of ``layers`` is needed. The components
     (2^m - 1 of them, named as in :func:`component_name`) sum to R2(all layers) to
     rounding.
+
+    Parameters
+    ----------
+    layers : sequence of str
+        2..4 distinct layer names.
+    r2_by_subset : mapping of frozenset or tuple of str to array-like [V]
+        Validation R2 of every non-empty subset model (extra entries are ignored).
+
+    Returns
+    -------
+    dict of str to ndarray [V], float64
+        One map per component, in the order of :func:`subsets`; NaN wherever an R2 it
+        combines is NaN (undefined).
+
+    Raises
+    ------
+    ValueError
+        A subset model's R2 is missing, or ``layers`` is not 2..4 distinct names.
     """
     layers = _check_layers(layers)
     r2 = {frozenset(k): np.asarray(v, dtype=np.float64) for k, v in r2_by_subset.items()}

@@ -305,3 +305,14 @@ def uses_gpu(config) -> bool:
     if config["device"] == "cuda":
         return True
     return config["device"] == "auto" and bool(glob.glob("/proc/driver/nvidia/gpus/*"))
+
+
+# The noise ceiling below which the R2 / noise-ceiling maps leave a voxel blank when
+# summary.noise_ceiling_threshold is null (the summaries then report no R2 / NC).
+NC_MAP_DEFAULT = 0.1
+
+
+def nc_map_threshold(config) -> float:
+    """The noise-ceiling threshold (fraction) of the R2 / noise-ceiling maps."""
+    threshold = config["summary"]["noise_ceiling_threshold"]
+    return NC_MAP_DEFAULT if threshold is None else threshold

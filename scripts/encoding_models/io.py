@@ -57,3 +57,9 @@ def read_h5(path, names=None) -> dict:
         if isinstance(v, np.ndarray) and v.dtype.kind == "S":
             out[n] = v.astype(str)
     return out
+
+
+def write_tsv(df, path):
+    """A pandas DataFrame as a tab-separated table (10 significant digits), written atomically."""
+    with atomic_path(path) as tmp:
+        df.to_csv(tmp, sep="\t", index=False, float_format="%.10g")

@@ -1,31 +1,16 @@
-"""HTML pages of the Snakemake report: a per-subject overview (the answers, as tables),
-the methods and provenance of a run, and a static pycortex WebGL viewer per subject.
+"""HTML of the report's pages: a per-subject overview (the answers, as tables) and the
+methods and provenance of a run. Tables and dicts in, HTML text out; the report stage
+(``stages.report``) reads the files and writes the pages.
 
 The pages are plain, self-contained HTML (inline CSS, a few lines of JavaScript for the
 row filter), readable in the report's frame and searchable with the browser's find.
-No torch or pycortex import here except in ``viewer`` (package versions are read with
-importlib.metadata).
 """
 from __future__ import annotations
 
-import datetime
-import functools
 import html
-import importlib.metadata
-import logging
 import math
-import os
-import subprocess
 
-import numpy as np
-
-from . import layout, palette
-from .io import atomic_path, read_h5
-
-log = logging.getLogger("encoding_models")
-
-# The packages whose versions change or compute the numbers, by distribution name.
-VERSION_PACKAGES = ("numpy", "scipy", "torch", "pycortex", "snakemake", "h5py", "pandas", "matplotlib")
+from . import palette
 
 _STYLE = """
 body { font-family: system-ui, sans-serif; font-size: 14px; margin: 1em 1em 1em 2.5em; color: #222; }
@@ -53,11 +38,6 @@ function filterRows(term) {
 def _page(title, body, script=""):
     return (f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{html.escape(title)}</title>"
             f"<style>{_STYLE}</style>{script}</head>\n<body>\n<h1>{html.escape(title)}</h1>\n{body}\n</body></html>\n")
-
-
-def _write(out_path, text):
-    with atomic_path(out_path) as tmp, open(tmp, "w", encoding="utf-8") as fh:
-        fh.write(text)
 
 
 def _num(value, digits=4):
@@ -109,15 +89,13 @@ def overview_tables(layers, layer_r2, counts, partition):
     return rois, roi_rows, pair_rows
 
 
-def overview_html(subject, layers, layer_r2_tsv, counts_tsv, partition_tsv, out_html, viewer_href=None):
+def overview_html(subject, layers, layer_r2, counts, partition, viewer_href=None) -> str:
     """The subject's answers as HTML tables: per ROI its voxels, best layer (with its share
     of the ROI's voxels) and median R2 per layer; per layer pair the median unique A,
     shared and unique B per ROI. Layer names in the palette's colours; where the tables
     carry significance columns (n_significant / fraction_significant), the significant
     share beside each median."""
-    import pandas as pd
     colours = palette.layer_colours(layers)
-    layer_r2, counts, partition = (pd.read_csv(p, sep="\t") for p in (layer_r2_tsv, counts_tsv, partition_tsv))
     rois, roi_rows, pair_rows = overview_tables(layers, layer_r2, counts, partition)
 
     parts = [f'<p class="note">Validation R2 is the fraction of variance of each voxel\'s responses to the '
@@ -178,64 +156,25 @@ def overview_html(subject, layers, layer_r2_tsv, counts_tsv, partition_tsv, out_
 
     parts.append(f'<p class="note">From results/{html.escape(subject)}/summary/layer_r2.tsv, best_layer_counts.tsv '
                  f'and partition.tsv (also in this report, with min and max).</p>')
-    _write(out_html, _page(f"{subject}: overview", "\n".join(parts), _FILTER_JS))
+    return _page(f"{subject}: overview", "\n".join(parts), _FILTER_JS)
 
 
 # --------------------------------------------------------------------------- provenance
-@functools.lru_cache(maxsize=None)
-def git_state(repo_dir) -> dict:
-    """{'commit': hash or 'unknown', 'dirty': True/False/None} of the workflow's checkout
-    (dirty: tracked files differ from the commit; untracked files are not counted)."""
-    def git(*args):
-        return subprocess.run(["git", "-C", str(repo_dir), *args], capture_output=True, text=True, timeout=30)
-    try:
-        head = git("rev-parse", "HEAD")
-        if head.returncode != 0:
-            return {"commit": "unknown (not a git checkout)", "dirty": None}
-        status = git("status", "--porcelain", "--untracked-files=no")
-        return {"commit": head.stdout.strip(), "dirty": bool(status.stdout.strip()) if status.returncode == 0 else None}
-    except (OSError, subprocess.SubprocessError):
-        return {"commit": "unknown (git not available)", "dirty": None}
-
-
-def package_versions(packages=VERSION_PACKAGES) -> dict:
-    """{distribution: version or 'not installed'}, without importing the packages."""
-    out = {}
-    for name in packages:
-        try:
-            out[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            out[name] = "not installed"
-    return out
-
-
-def split_sizes(prepared_path) -> dict:
-    """Images in each split and fitted voxels of one subject, from its prepared.h5."""
-    import h5py
-    d = read_h5(prepared_path, ["trn", "holdout", "val", "good_rows", "voxel_index"])
-    with h5py.File(prepared_path, "r") as f:
-        attrs = {k: (v.item() if hasattr(v, "item") else v) for k, v in f.attrs.items()}
-    return {"train": int(np.sum(d["trn"])), "holdout": int(np.sum(d["holdout"])), "validation": int(np.sum(d["val"])),
-            "images kept": int(np.size(d["good_rows"])), "voxels fitted": int(np.size(d["voxel_index"])),
-            "split_seed": attrs.get("split_seed"), "pct_holdout": attrs.get("pct_holdout")}
-
-
 def _kv_table(items, cls=""):
     rows = "".join(f'<tr><td class="name">{html.escape(str(k))}</td><td class="name wrap">{v}</td></tr>'
                    for k, v in items)
     return f'<table class="{cls}"><tbody>{rows}</tbody></table>'
 
 
-def provenance_html(config, ridge, git, prepared, out_html, versions=None, date=None):
+def provenance_html(config, ridge, git, split_sizes, versions, date) -> str:
     """The methods and provenance of a run: every setting that changes a number, split
     sizes and seeds per subject, the commit (and whether the tree was dirty), package
     versions, the date and the full config as run (YAML).
 
-    ridge: configuration.ridge_params(config); git: git_state(); prepared: {subject: prepared.h5}.
+    ridge: configuration.ridge_params(config); git: {'commit', 'dirty'}; split_sizes: {subject:
+    sizes of its splits}; versions: {package: version}; date: text.
     """
     import yaml
-    versions = versions or package_versions()
-    date = date or datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
     lambdas = ", ".join(f"{x:g}" for x in ridge["lambdas"])
     dirty = {True: "yes (tracked files differ from the commit)", False: "no", None: "unknown"}[git["dirty"]]
     parts = ['<p class="note">Every setting on this page reaches its rules through params, so changing it in the '
@@ -261,8 +200,7 @@ def provenance_html(config, ridge, git, prepared, out_html, versions=None, date=
     head = ["subject", "source", "split_seed", "demo seed", "train", "holdout", "validation", "images kept",
             "voxels fitted"]
     rows = []
-    for subject, path in prepared.items():
-        s = split_sizes(path)
+    for subject, s in split_sizes.items():
         scfg = config["subjects"][subject]
         demo_seed = scfg.get("demo", {}).get("seed", "") if scfg["source"] == "demo" else "-"
         cells = [subject, scfg["source"], scfg["split_seed"], demo_seed, s["train"], s["holdout"], s["validation"],
@@ -277,7 +215,7 @@ def provenance_html(config, ridge, git, prepared, out_html, versions=None, date=
               _kv_table([(k, html.escape(v)) for k, v in versions.items()], cls="versions"),
               "<h2>Config as run</h2>",
               f"<pre>{html.escape(yaml.safe_dump(config, sort_keys=False))}</pre>"]
-    _write(out_html, _page("Methods and provenance", "\n".join(parts)))
+    return _page("Methods and provenance", "\n".join(parts))
 
 
 # --------------------------------------------------------------------------- viewer
@@ -286,42 +224,3 @@ def viewer_pair(layers):
     return (layers[0], layers[-1]) if len(layers) > 1 else None
 
 
-def viewer(store, pycortex_subject, xfm, roi_info_path, layers, fit_paths, best_layer_path, partition_path,
-           r2_colors, partition_colors, out_dir, title="Brain"):
-    """A static pycortex WebGL viewer (``cortex.webgl.make_static``) of a subject's results:
-    validation R2 of each layer, the best layer (in the palette's layer colours) and the
-    unique A / shared / unique B volumes of one pair (``viewer_pair``). out_dir must be
-    served over HTTP."""
-    from . import contract, cortex_store, maps
-    cortex = cortex_store.import_cortex(store)
-    rinfo = contract.load_roi_info(roi_info_path)
-    data = {}
-    for layer, path in zip(layers, fit_paths):
-        res = read_h5(path, ["r2", "voxel_index"])
-        data[f"R2 {layer}"] = cortex.Volume(maps.result_volume(res["r2"], res["voxel_index"], rinfo).astype(np.float32),
-                                            pycortex_subject, xfm, cmap=r2_colors["cmap"], vmin=r2_colors["vmin"],
-                                            vmax=r2_colors["vmax"])
-    best = read_h5(best_layer_path, ["best_layer", "voxel_index"])
-    idx = np.asarray(best["best_layer"], dtype=float)
-    rgb = np.array([palette.hex_to_rgb(c) for c in palette.layer_colours(layers).values()], dtype=float)
-    channels = []
-    for ch in range(3):
-        v = np.where(idx >= 0, rgb[np.clip(idx, 0, None).astype(int), ch], np.nan)
-        vol = np.nan_to_num(maps.result_volume(v, best["voxel_index"], rinfo), nan=0).astype(np.uint8)
-        channels.append(cortex.Volume(vol, pycortex_subject, xfm, vmin=0, vmax=255))
-    defined = ~np.isnan(maps.result_volume(np.where(idx >= 0, 1.0, np.nan), best["voxel_index"], rinfo))
-    alpha = cortex.Volume(defined.astype(np.uint8) * 255, pycortex_subject, xfm, vmin=0, vmax=255)
-    data["best layer"] = cortex.VolumeRGB(
-        *channels, alpha=alpha,
-        description="best layer per voxel: " + ", ".join(f"{l} {c}" for l, c in palette.layer_colours(layers).items()))
-    if partition_path is not None:
-        a, b = viewer_pair(layers)
-        part = read_h5(partition_path)
-        names = {"unique_a": f"unique {a} vs {b}", "shared": f"shared {a} and {b}", "unique_b": f"unique {b} vs {a}"}
-        for kind, name in names.items():
-            data[name] = cortex.Volume(
-                maps.result_volume(part[kind], part["voxel_index"], rinfo).astype(np.float32), pycortex_subject, xfm,
-                cmap=partition_colors["cmap"], vmin=partition_colors["vmin"], vmax=partition_colors["vmax"])
-    with cortex_store.store_lock(store), atomic_path(out_dir) as tmp:
-        cortex.webgl.make_static(tmp, data, title=title)
-    log.info("%s: static viewer with %d volumes in %s", pycortex_subject, len(data), out_dir)

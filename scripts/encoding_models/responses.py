@@ -28,6 +28,20 @@ class SplitWriter:
 
     masks: split -> bool over the kept rows. Tracks, per voxel, the range over the
     validation rows, so that voxels constant there (R2 undefined) are known.
+
+    The files are written under temporary names and renamed into place by
+    :meth:`close`; call it in every case (``ok=False`` on failure).
+
+    Parameters
+    ----------
+    paths : dict of str to path
+        Output file of each split in SPLITS.
+    masks : dict of str to ndarray [n_kept], bool
+        Rows of each split, over the kept rows (from ``splits.split_kept_rows``).
+    n_voxels : int
+        Columns (selected voxels) of every block.
+    dtype : dtype
+        Stored precision (float32 or float64).
     """
 
     def __init__(self, paths: dict, masks: dict, n_voxels: int, dtype):
@@ -47,6 +61,18 @@ class SplitWriter:
         self.val_hi = np.full(n_voxels, -np.inf)
 
     def __call__(self, first_row, block):
+        """Append one block of kept rows to the split files.
+
+        Blocks must come in row order and without gaps: each split's rows are appended after
+        those already written.
+
+        Parameters
+        ----------
+        first_row : int
+            Kept-row index of the block's first row.
+        block : ndarray [n_rows x n_voxels]
+            Betas of kept rows first_row .. first_row + n_rows - 1; rounded to ``dtype``.
+        """
         rows = slice(first_row, first_row + block.shape[0])
         for split in SPLITS:
             part = block[self.masks[split][rows]]
@@ -64,7 +90,19 @@ class SplitWriter:
                 self.val_hi = np.maximum(self.val_hi, part.max(axis=0))
 
     def close(self, ok=True):
-        """Rename the files into place (ok) or remove them; returns the val-constant voxels."""
+        """Rename the files into place (ok) or remove them; returns the val-constant voxels.
+
+        Parameters
+        ----------
+        ok : bool
+            True: the files are complete and move into place; False: they are removed.
+
+        Returns
+        -------
+        ndarray [n_voxels], bool
+            True where a voxel's value is the same over every validation row written (its R2
+            is undefined).
+        """
         for split in SPLITS:
             self.files[split].close()
             if ok:
@@ -78,10 +116,29 @@ class SplitWriter:
 
 
 class SplitResponses:
-    """Read-only [images x voxels] view of one split file: ``y[:, cols]`` (a slice or an
-    index array) returns a C-contiguous array of ``out_dtype`` (float64, what the solver
-    computes in: widening float32 is exact, so results do not change). A slice is read
-    block by block, each block one contiguous read."""
+    """Read-only [images x voxels] view of one split file.
+
+    ``y[:, cols]`` (a slice or an index array) returns a C-contiguous array of
+    ``out_dtype`` (float64, what the solver computes in: widening float32 is exact, so
+    results do not change). A slice is read block by block, each block one contiguous
+    read.
+
+    Parameters
+    ----------
+    path : path
+        A split file written by :class:`SplitWriter`.
+    out_dtype : dtype
+        dtype of the arrays returned.
+
+    Attributes
+    ----------
+    shape : tuple of int
+        (n_images, n_voxels) of the split.
+    block : int
+        Voxels per stored block.
+    dtype : dtype
+        Stored dtype.
+    """
 
     def __init__(self, path, out_dtype=np.float64):
         self.path, self.out_dtype = path, np.dtype(out_dtype)
@@ -99,6 +156,26 @@ class SplitResponses:
         return buf
 
     def __getitem__(self, key):
+        """Whole columns ``y[:, cols]``.
+
+        Parameters
+        ----------
+        key : tuple
+            ``(slice(None), cols)`` with ``cols`` a slice or an int index array [w] over the
+            voxels (any order, repeats allowed).
+
+        Returns
+        -------
+        ndarray [n_images x w], out_dtype
+            C-contiguous.
+
+        Raises
+        ------
+        IndexError
+            Rows other than ``:`` are asked for.
+        OSError
+            The file is truncated.
+        """
         rows, cols = key
         if rows != slice(None):
             raise IndexError("SplitResponses reads whole columns: use y[:, cols]")

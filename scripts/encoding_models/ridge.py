@@ -32,64 +32,27 @@ import numpy as np
 import torch
 
 from .penalty import check_lambdas, reference_lambdas  # noqa: F401 (part of this module's API)
+from .runtime import as_tensor, r2_score
 
 INTERCEPT_MODES = ("penalized", "unpenalized")
 
 
-def resolve_device(name: str = "auto") -> torch.device:
-    """'auto' -> CUDA when available, else CPU; 'cuda' fails clearly when it is missing."""
-    if name == "auto":
-        return torch.device("cuda:0" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("config asks for device 'cuda' but torch sees no CUDA device")
-    return torch.device(name)
-
-
-def configure_runtime(threads=None, mmap_threshold=32 << 20, trim_threshold=256 << 20):
-    """Set torch's thread count (a job's threads, where given), and keep freed blocks of
-    up to 32 MB in glibc's heap instead of returning them to the OS.
-
-    The batch loop allocates and frees the same few temporaries (up to [n_val x batch])
-    again and again; by default each one above 128 kB is a fresh mmap whose pages fault
-    in anew, which costs a large share of the run time. Process-wide; no effect on results.
-    Does nothing where glibc is absent.
-    """
-    import ctypes
-    import ctypes.util
-    if threads:
-        torch.set_num_threads(int(threads))
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
-        libc.mallopt(M_MMAP_THRESHOLD, int(mmap_threshold))
-        libc.mallopt(M_TRIM_THRESHOLD, int(trim_threshold))
-    except (OSError, AttributeError):
-        pass
-
-
-def _t(a, device) -> torch.Tensor:
-    """float64 tensor on device (float32 input converts exactly). Strided numpy views
-    (a column block of a row-major matrix) are used in place where possible."""
-    if isinstance(a, torch.Tensor):
-        return a.to(device=device, dtype=torch.float64)
-    a = np.asarray(a)
-    if any(s < 0 for s in a.strides):
-        a = np.ascontiguousarray(a)
-    return torch.from_numpy(a).to(device=device, dtype=torch.float64)
-
-
-def r2_score(actual: torch.Tensor, predicted: torch.Tensor) -> torch.Tensor:
-    """The reference's get_r2: 1 - SSres/SStot along the samples axis; NaN (undefined,
-    where the reference gives -inf or NaN) for a voxel constant over the samples."""
-    res = predicted - actual
-    dev = actual - actual.mean(dim=0)
-    sstot = torch.linalg.vecdot(dev, dev, dim=0)
-    r2 = 1 - torch.linalg.vecdot(res, res, dim=0) / sstot
-    return torch.where(sstot > 0, r2, torch.nan)
-
-
 def shrinkage(evals, lambdas) -> torch.Tensor:
-    """d[k, j] = 1 / (s_j + lambda_k): [n_lambdas x p]."""
+    """Shrinkage factors d[k, j] = 1 / (s_j + lambda_k): [n_lambdas x q].
+
+    Parameters
+    ----------
+    evals : Tensor [q], float64
+        Eigenvalues s of the train Gram matrix. q is the basis's column count: p+1 with
+        the penalised ones column, p after centring.
+    lambdas : array-like [n_lambdas]
+        The lambda grid.
+
+    Returns
+    -------
+    Tensor [n_lambdas x q], float64
+        On the device of ``evals``.
+    """
     lam = torch.as_tensor(np.asarray(lambdas, dtype=np.float64), device=evals.device)
     return 1.0 / (evals[None, :] + lam[:, None])
 
@@ -99,7 +62,28 @@ def holdout_losses(evals, z, zo, m, yy, lambdas) -> torch.Tensor:
 
     L_k = y_o'y_o - 2 sum_j d_kj zo_j z_j + z' (D_k M D_k) z with D_k = diag(d_k). The
     linear term for every lambda is one product d @ (zo * z); the quadratic one is one
-    [p x p] @ [p x batch] product per lambda, with D_k folded into the small matrix.
+    [q x q] @ [q x batch] product per lambda, with D_k folded into the small matrix.
+
+    These are the direct losses, the float64 reference of :func:`approx_holdout_losses`.
+
+    Parameters
+    ----------
+    evals : Tensor [q], float64
+        Eigenvalues s of the train Gram matrix X'X = Q diag(s) Q' (q = p+1 with the
+        penalised ones column, p after centring).
+    z : Tensor [q x batch], float64
+        Q'X'y, train.
+    zo : Tensor [q x batch], float64
+        Q'X_o'y_o, holdout.
+    m : Tensor [q x q], float64
+        M = Q'X_o'X_o Q.
+    yy : Tensor [batch], float64
+        y_o'y_o per voxel.
+    lambdas : array-like [n_lambdas]
+
+    Returns
+    -------
+    Tensor [n_lambdas x batch], float64
     """
     d = shrinkage(evals, lambdas)
     out = yy[None, :] - 2 * (d @ (zo * z))
@@ -130,7 +114,23 @@ class LossTerms:
 
 
 def loss_terms(evals: torch.Tensor, m: torch.Tensor) -> LossTerms:
-    """Partial-fraction matrices for eigenvalues ``evals`` (ascending) and M = Q'X_o'X_o Q."""
+    """Partial-fraction matrices for eigenvalues ``evals`` (ascending) and M = Q'X_o'X_o Q.
+
+    Eigenvalues closer than GAP_RTOL x the largest one form a cluster; G is zero within a
+    cluster, and each cluster of 2+ keeps its block of M for the direct sum.
+
+    Parameters
+    ----------
+    evals : Tensor [q], float64
+        Eigenvalues of the train Gram matrix, ascending (as torch.linalg.eigh returns them).
+    m : Tensor [q x q], float64
+        M = Q'X_o'X_o Q in the same eigenbasis.
+
+    Returns
+    -------
+    LossTerms
+        evals [q], m [q x q], mdiag [q], g [q x q], the norms and the cluster blocks.
+    """
     msym = (m + m.T) / 2
     top = float(evals.abs().max().clamp_min(torch.finfo(torch.float64).tiny))
     cid = torch.cat([evals.new_zeros(1, dtype=torch.int64),
@@ -159,12 +159,32 @@ def approx_holdout_losses(terms: LossTerms, z, zo, yy, lam):
 
         z'DMDz = sum_j d_j^2 M_jj z_j^2 + 2 sum_j d_j z_j (G z)_j,  G_jk = M_jk / (s_k - s_j),
 
-    where G z does not depend on lambda: one [p x p] @ [p x batch] product in all instead
+    where G z does not depend on lambda: one [q x q] @ [q x batch] product in all instead
     of one per lambda. Pairs of (nearly) equal eigenvalues are summed directly.
     The bound covers the cancellation this may cause (the magnitudes (d |z|)' |G| |z|,
     bounded by || |G| || ||D z|| ||z||) and the rounding that the direct sum has too
     (|| |M| || ||D z||^2, |linear term|, y_o'y_o), so it bounds |approx - direct|.
     lam: float64 tensor of lambdas.
+
+    Parameters
+    ----------
+    terms : LossTerms
+        From :func:`loss_terms` for the basis (q columns).
+    z : Tensor [q x batch], float64
+        Q'X'y, train.
+    zo : Tensor [q x batch], float64
+        Q'X_o'y_o, holdout.
+    yy : Tensor [batch], float64
+        y_o'y_o per voxel.
+    lam : Tensor [n_lambdas], float64
+        The lambda grid, on the same device.
+
+    Returns
+    -------
+    loss : Tensor [n_lambdas x batch], float64
+        Approximate holdout sums of squared errors.
+    bound : Tensor [n_lambdas x batch], float64
+        Bound on |loss - direct loss| (>= 0).
     """
     d = 1.0 / (terms.evals[None, :] + lam[:, None])
     d2 = d * d
@@ -187,14 +207,49 @@ def approx_holdout_losses(terms: LossTerms, z, zo, yy, lam):
 
 
 def unresolved_voxels(losses: torch.Tensor, bound: torch.Tensor, best: torch.Tensor, slack: torch.Tensor):
-    """Voxels where some other lambda's approximate loss, within the bounds, may come
-    within ``slack`` (per voxel) of the best one's: their choice needs the direct losses."""
+    """Voxels whose best lambda the approximate losses cannot settle.
+
+    Voxels where some other lambda's approximate loss, within the bounds, may come
+    within ``slack`` (per voxel) of the best one's: their choice needs the direct losses.
+
+    Parameters
+    ----------
+    losses : Tensor [n_lambdas x batch], float64
+        Approximate losses (:func:`approx_holdout_losses`).
+    bound : Tensor [n_lambdas x batch], float64
+        Their rounding bounds.
+    best : Tensor [batch], int64
+        Index of each voxel's least approximate loss.
+    slack : Tensor [batch], float64
+        Near-tie tolerance per voxel.
+
+    Returns
+    -------
+    Tensor [n_unresolved], int64
+        Positions in the batch, ascending.
+    """
     reach = (losses.gather(0, best[None, :]) + bound.gather(0, best[None, :]))[0] + slack
     return (((losses - bound) <= reach[None, :]).sum(dim=0) > 1).nonzero().flatten()
 
 
 def ambiguous_voxels(losses: torch.Tensor, best: torch.Tensor, yy: torch.Tensor, rtol: float):
-    """Voxels where another lambda's loss is within rtol * y_o'y_o of the best one."""
+    """Voxels where another lambda's loss is within rtol * y_o'y_o of the best one.
+
+    Parameters
+    ----------
+    losses : Tensor [n_lambdas x w], float64
+        Direct holdout losses (:func:`holdout_losses`).
+    best : Tensor [w], int64
+        Index of each voxel's least loss.
+    yy : Tensor [w], float64
+        y_o'y_o per voxel.
+    rtol : float
+
+    Returns
+    -------
+    Tensor [n_ambiguous], int64
+        Positions among the w voxels, ascending.
+    """
     best_loss = losses.gather(0, best[None, :])
     gap = losses - best_loss
     gap.scatter_(0, best[None, :], torch.inf)
@@ -205,8 +260,17 @@ class ReferenceScorer:
     """Holdout losses computed with the reference's own operations, in its order.
 
     Used only for the few voxels whose best lambdas are closer than rounding can
-    separate. The cofactors (X'X + l I)^-1 X' for all lambdas ([n_lambdas x p x n_trn])
+    separate. The cofactors (X'X + l I)^-1 X' for all lambdas ([n_lambdas x p+1 x n_trn])
     are built on first use and kept for the rest of the fit.
+
+    Parameters
+    ----------
+    x_trn : Tensor [n_trn x p+1], float64
+        Train features, ones column last.
+    x_holdout : Tensor [n_holdout x p+1], float64
+        Holdout features, ones column last.
+    lambdas : ndarray [n_lambdas], float64
+        The lambda grid.
     """
 
     def __init__(self, x_trn, x_holdout, lambdas):
@@ -214,6 +278,19 @@ class ReferenceScorer:
         self.cofactor = None
 
     def losses(self, y_trn, y_holdout) -> torch.Tensor:
+        """The reference's holdout sums of squared errors of every lambda.
+
+        Parameters
+        ----------
+        y_trn : Tensor [n_trn x w], float64
+            Train responses of the w voxels to score.
+        y_holdout : Tensor [n_holdout x w], float64
+            Their holdout responses (not centred).
+
+        Returns
+        -------
+        Tensor [n_lambdas x w], float64
+        """
         if self.cofactor is None:
             mult = self.x_trn.T @ self.x_trn
             ridge_term = torch.eye(self.x_trn.shape[1], device=self.x_trn.device, dtype=torch.float64)
@@ -226,6 +303,11 @@ class ReferenceScorer:
 
 @dataclass
 class RidgeResult:
+    """Per voxel results of :func:`fit_ridge` (V voxels).
+
+    Shapes are in the field comments; there ``p`` counts the ones column, so ``weights``
+    is [p+1 x V] in fit_ridge's notation.
+    """
     best_index: np.ndarray   # [V] index into the lambda grid
     best_lambda: np.ndarray  # [V]
     r2: np.ndarray           # [V] R2 on the validation split
@@ -332,19 +414,68 @@ def fit_ridge(x_trn, x_holdout, x_val, y_trn, y_holdout, y_val, lambdas, *,
               tie_rtol: float = 1e-12) -> RidgeResult:
     """Fit every voxel (column of y_*) and score it on the validation split.
 
-    x_*: [n x p] features whose last column is the intercept (ones), as the reference
-    builds them. y_*: [n x V] responses (float32 or float64; float32 converts exactly);
-    y_trn may be anything indexable as y_trn[:, cols] and is read only where needed.
-    xty_trn / xty_holdout: optional precomputed x_trn'y_trn and x_holdout'y_holdout [p x V] (a layer pair reuses its layers' products).
+    The features' last column is the intercept (ones), as the reference builds them.
     intercept='unpenalized' centres features and responses on the train split instead
     of penalising the ones column; refit=True recomputes the weights on train+holdout
     with the chosen lambda. The reference's behaviour is intercept='penalized', refit=False.
+    The lambda is chosen per voxel by the least holdout sum of squared errors, ties going
+    to the lowest index (see the module docstring for how).
+
+    Below, p counts the feature columns and p+1 adds the ones column.
+
+    Parameters
+    ----------
+    x_trn : ndarray or Tensor [n_trn x p+1]
+        Train features, ones column last (converted to float64).
+    x_holdout : ndarray or Tensor [n_holdout x p+1]
+        Holdout features, ones column last.
+    x_val : ndarray or Tensor [n_val x p+1]
+        Validation features, ones column last.
+    y_trn : ndarray or SplitResponses [n_trn x V]
+        Train responses, float32 or float64 (float32 converts exactly); anything with
+        ``shape`` and indexable as ``y_trn[:, cols]``, read only where needed: for the
+        batches whose X'y is not given, and for re-scored voxels.
+    y_holdout : ndarray or SplitResponses [n_holdout x V]
+        Holdout responses.
+    y_val : ndarray or SplitResponses [n_val x V]
+        Validation responses.
+    lambdas : array-like [n_lambdas]
+        The lambda grid (checked by :func:`check_lambdas`).
+    xty_trn : ndarray [p+1 x V], optional
+        Precomputed x_trn'y_trn, float64, rows in the column order of x_trn (ones row
+        last); a layer pair reuses its layers' products.
+    xty_holdout : ndarray [p+1 x V], optional
+        x_holdout'y_holdout, likewise.
+    intercept : {'penalized', 'unpenalized'}
+        'penalized' (the reference): the ones column is penalised like any other.
+    refit : bool
+        True: weights from train + holdout with the chosen lambda.
+    batch_size : int
+        Voxels per batch (bounds memory).
+    device : str or torch.device
+    tie_rtol : float
+        Voxels whose direct losses put another lambda within tie_rtol * y_o'y_o of the
+        best get the reference's losses (penalised intercept only).
+
+    Returns
+    -------
+    RidgeResult
+        best_index [V] int64 (position in ``lambdas``), best_lambda [V] float64, r2 [V]
+        float64 (validation R2; NaN where y_val is constant over the images), weights
+        [p+1 x V] float64 (prediction = x_val @ weights, intercept coefficient last, for
+        both intercept modes), n_rescored and n_direct (counts of voxels).
+
+    Raises
+    ------
+    ValueError
+        An unknown ``intercept``, a bad lambda grid, or responses whose shape does not
+        match the features' rows and y_trn's voxel count.
     """
     if intercept not in INTERCEPT_MODES:
         raise ValueError(f"intercept must be one of {INTERCEPT_MODES}, got {intercept!r}")
     lambdas = check_lambdas(lambdas)
     device = torch.device(device)
-    x_trn, x_holdout, x_val = (_t(x, device) for x in (x_trn, x_holdout, x_val))
+    x_trn, x_holdout, x_val = (as_tensor(x, device) for x in (x_trn, x_holdout, x_val))
     n_vox = y_trn.shape[1]
     for name, y, n in (("y_trn", y_trn, x_trn.shape[0]), ("y_holdout", y_holdout, x_holdout.shape[0]),
                        ("y_val", y_val, x_val.shape[0])):
@@ -358,7 +489,7 @@ def fit_ridge(x_trn, x_holdout, x_val, y_trn, y_holdout, y_val, lambdas, *,
                                 fold_designs=not refit and xty_trn is None and xty_holdout is None)
     solver = _RefitWeights(basis) if refit else _TrainWeights(basis)
     scorer = ReferenceScorer(x_trn, x_holdout, lambdas) if basis.matches_reference else None
-    lam_t = _t(lambdas, device)
+    lam_t = as_tensor(lambdas, device)
 
     best_index = np.empty(n_vox, dtype=np.int64)
     r2 = np.empty(n_vox, dtype=np.float64)
@@ -366,9 +497,9 @@ def fit_ridge(x_trn, x_holdout, x_val, y_trn, y_holdout, y_val, lambdas, *,
     n_rescored = n_direct = 0
     for start in range(0, n_vox, batch_size):
         sl = slice(start, min(start + batch_size, n_vox))
-        batch = basis.project(lambda: _t(y_trn[:, sl], device), _t(y_holdout[:, sl], device),
-                              None if xty_trn is None else _t(xty_trn[:, sl], device),
-                              None if xty_holdout is None else _t(xty_holdout[:, sl], device))
+        batch = basis.project(lambda: as_tensor(y_trn[:, sl], device), as_tensor(y_holdout[:, sl], device),
+                              None if xty_trn is None else as_tensor(xty_trn[:, sl], device),
+                              None if xty_holdout is None else as_tensor(xty_holdout[:, sl], device))
         yy = torch.linalg.vecdot(batch.y_holdout, batch.y_holdout, dim=0)
         approx, bound = approx_holdout_losses(basis.terms, batch.z, batch.z_holdout, yy, lam_t)
         best = torch.argmin(approx, dim=0)
@@ -383,7 +514,7 @@ def fit_ridge(x_trn, x_holdout, x_val, y_trn, y_holdout, y_val, lambdas, *,
                 amb = ambiguous_voxels(losses, chosen, yy[near], tie_rtol)
                 if amb.numel():
                     v = near[amb]
-                    ref = scorer.losses(_t(y_trn[:, (v + start).cpu().numpy()], device), batch.y_holdout[:, v])
+                    ref = scorer.losses(as_tensor(y_trn[:, (v + start).cpu().numpy()], device), batch.y_holdout[:, v])
                     chosen[amb] = torch.argmin(ref, dim=0)
                     n_rescored += int(amb.numel())
             best[near] = chosen
@@ -392,18 +523,32 @@ def fit_ridge(x_trn, x_holdout, x_val, y_trn, y_holdout, y_val, lambdas, *,
         if batch.y_mean is not None:
             pred = pred + batch.y_mean[None, :]
         best_index[sl] = best.cpu().numpy()
-        r2[sl] = r2_score(_t(y_val[:, sl], device), pred).cpu().numpy()
+        r2[sl] = r2_score(as_tensor(y_val[:, sl], device), pred).cpu().numpy()
         weights[:, sl] = basis.full_weights(w, batch).cpu().numpy()
     return RidgeResult(best_index=best_index, best_lambda=lambdas[best_index], r2=r2,
                        weights=weights, n_rescored=n_rescored, n_direct=n_direct)
 
 
 def cross_products(x, y, *, batch_size: int = 2048, device="cpu") -> np.ndarray:
-    """x'y [p x V] in float64, computed in voxel batches (y may be float32)."""
+    """x'y [p+1 x V] in float64, computed in voxel batches (y may be float32).
+
+    Parameters
+    ----------
+    x : ndarray or Tensor [n x p+1]
+        Features (converted to float64).
+    y : ndarray or SplitResponses [n x V]
+        Responses, float32 or float64; read ``batch_size`` columns at a time.
+    batch_size : int
+    device : str or torch.device
+
+    Returns
+    -------
+    ndarray [p+1 x V], float64
+    """
     device = torch.device(device)
-    xd = _t(x, device)
+    xd = as_tensor(x, device)
     out = np.empty((xd.shape[1], y.shape[1]), dtype=np.float64)
     for start in range(0, y.shape[1], batch_size):
         sl = slice(start, min(start + batch_size, y.shape[1]))
-        out[:, sl] = (xd.T @ _t(y[:, sl], device)).cpu().numpy()
+        out[:, sl] = (xd.T @ as_tensor(y[:, sl], device)).cpu().numpy()
     return out

@@ -15,6 +15,20 @@ def make_split(shared1000, seed: int, pct_holdout: float = 0.10):
     train = the remainder. The global numpy RNG state is restored afterwards.
     The reference draws over ALL image_info rows, n_reps == 0 rows included: see
     ``split_kept_rows``.
+
+    Parameters
+    ----------
+    shared1000 : array-like [n_rows], bool
+        True for the rows of the shared1000 images (the validation split).
+    seed : int
+        The legacy RNG's seed (one per subject: ``NSD_SPLIT_SEEDS``).
+    pct_holdout : float
+        Fraction of the non-validation rows that go to the holdout split.
+
+    Returns
+    -------
+    trn, holdout, val : ndarray [n_rows], bool
+        Disjoint masks that together cover every row.
     """
     val = np.asarray(shared1000, dtype=bool)
     n_total = val.size
@@ -34,13 +48,30 @@ def make_split(shared1000, seed: int, pct_holdout: float = 0.10):
 
 
 def split_kept_rows(shared1000, kept, seed: int, pct_holdout: float = 0.10, val_allowed=None):
-    """The reference's order: split over all image_info rows, then keep the rows with
-    data (n_reps > 0) in each split. Returns (trn, holdout, val) over the kept rows.
+    """The reference's order: split over all image_info rows, then keep the rows with data.
 
-    An image's split therefore never depends on which other rows lack data.
-    val_allowed (optional, bool over all rows): shared1000 rows outside it are dropped
-    from every split (in none of trn, holdout, val); the train/holdout draw is the
-    reference's, unchanged (``split.validation: shared_by_all``).
+    The rows with data (n_reps > 0) are kept in each split. An image's split therefore
+    never depends on which other rows lack data.
+
+    Parameters
+    ----------
+    shared1000 : array-like [n_rows], bool
+        True for the shared1000 images, over all image_info rows.
+    kept : array-like [n_rows], bool
+        True for the rows with data.
+    seed : int
+        As in :func:`make_split`.
+    pct_holdout : float
+        As in :func:`make_split`.
+    val_allowed : array-like [n_rows], bool, optional
+        ``split.validation: shared_by_all``: shared1000 rows outside it are dropped from
+        every split (in none of trn, holdout, val); the train/holdout draw is the
+        reference's, unchanged.
+
+    Returns
+    -------
+    trn, holdout, val : ndarray [n_kept], bool
+        The masks of :func:`make_split` restricted to the kept rows (n_kept = kept.sum()).
     """
     kept = np.asarray(kept, dtype=bool)
     trn, holdout, val = make_split(shared1000, seed, pct_holdout)
@@ -50,10 +81,17 @@ def split_kept_rows(shared1000, kept, seed: int, pct_holdout: float = 0.10, val_
 
 
 def common_validation(image_infos):
-    """The shared1000 images every subject saw: 73k ids (``unique_ims``) marked shared1000
-    with n_reps > 0 in every one of the given image_info tables (DataFrames).
+    """The shared1000 images every subject saw.
 
-    Returns a sorted int array of ids.
+    Parameters
+    ----------
+    image_infos : iterable of pandas.DataFrame
+        Each subject's image_info (columns unique_ims, n_reps, shared1000).
+
+    Returns
+    -------
+    ndarray [n_common], int64
+        Sorted 73k ids (``unique_ims``) marked shared1000 with n_reps > 0 in every table.
     """
     common = None
     for info in image_infos:
@@ -67,6 +105,23 @@ def split_normalize(f, trn, holdout, val, *, intercept: bool = True):
 
     Same numpy operations in the same order and dtype as the reference (in-place on
     copies, std + 1e-6), then a ones column. Returns (x_trn, x_holdout, x_val).
+
+    Parameters
+    ----------
+    f : ndarray [n x p], float32 or float64
+        Features of every kept image (p features, no intercept); not modified.
+    trn, holdout, val : ndarray [n], bool
+        Split masks over the rows of ``f`` (from :func:`split_kept_rows`).
+    intercept : bool
+        Append the ones column (last).
+
+    Returns
+    -------
+    x_trn : ndarray [n_trn x p+1]
+    x_holdout : ndarray [n_holdout x p+1]
+    x_val : ndarray [n_val x p+1]
+        Rows in the order of ``f``, dtype of ``f``; the last column is ones (without it,
+        [n_split x p] each, when ``intercept`` is False).
     """
     f_trn, f_val, f_holdout = f[trn, :], f[val, :], f[holdout, :]
     f_concat = np.concatenate([f_trn, f_holdout], axis=0)
@@ -85,11 +140,40 @@ PRECISIONS = {"float32": np.float32, "float64": np.float64}
 
 
 def precision_dtype(precision: str):
+    """The numpy dtype of an input precision.
+
+    Parameters
+    ----------
+    precision : {'float32', 'float64'}
+
+    Returns
+    -------
+    type
+        np.float32 or np.float64.
+
+    Raises
+    ------
+    ValueError
+        Any other precision.
+    """
     if precision not in PRECISIONS:
         raise ValueError(f"input precision must be 'float32' or 'float64', got {precision!r}")
     return PRECISIONS[precision]
 
 
 def quantize(a, precision: str):
-    """'float32': round to float32 as the reference's torch.Tensor(...) does; 'float64': keep."""
+    """Round to the configured input precision.
+
+    'float32': round to float32 as the reference's torch.Tensor(...) does; 'float64': keep.
+
+    Parameters
+    ----------
+    a : array-like [any shape]
+    precision : {'float32', 'float64'}
+
+    Returns
+    -------
+    ndarray [same shape as a]
+        Of the precision's dtype (``a`` itself where it already has it).
+    """
     return np.asarray(a, dtype=precision_dtype(precision))

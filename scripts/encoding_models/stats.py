@@ -66,7 +66,7 @@ from typing import Mapping
 import numpy as np
 import torch
 
-from .ridge import _t, r2_score
+from .runtime import as_tensor, r2_score
 
 BLOCK = 512   # voxels per arithmetic call; results are reproducible for a fixed block
 ROUNDING_FACTOR = 4.0   # bootstrap values within this many n * eps (relative) of 0 are not "> 0"
@@ -82,7 +82,7 @@ PAIR_COMPONENTS = {
 def _columns(source, sl: slice, n: int, device) -> torch.Tensor:
     """float64 [n x width] block of an array or of a callable(slice) -> array."""
     block = source(sl) if callable(source) else source[:, sl]
-    out = _t(block, device)
+    out = as_tensor(block, device)
     width = sl.stop - sl.start
     if out.shape != (n, width):
         raise ValueError(f"predictions for voxels {sl.start}:{sl.stop} have shape {tuple(out.shape)}, "
@@ -110,7 +110,19 @@ def _batches(n_vox: int, batch_size: int, block: int):
 
 
 def defined_voxels(y: torch.Tensor, *preds: torch.Tensor) -> torch.Tensor:
-    """Voxels whose R2 is defined: y finite and not constant, predictions finite. [V] bool."""
+    """Voxels whose R2 is defined: y finite and not constant, predictions finite. [V] bool.
+
+    Parameters
+    ----------
+    y : Tensor [n x V]
+        Responses over the validation images.
+    *preds : Tensor [n x V]
+        Predictions of any number of models.
+
+    Returns
+    -------
+    Tensor [V], bool
+    """
     ok = torch.isfinite(y).all(dim=0) & (y.amax(dim=0) > y.amin(dim=0))
     for p in preds:
         ok &= torch.isfinite(p).all(dim=0)
@@ -125,6 +137,24 @@ def permutation_scheme(n: int, n_permutations: int = 1000, seed=0):
     shift k pairs re-ordered image i with re-ordered prediction (i + k) mod n.
     B = min(n_permutations, n - 1); with n_permutations >= n - 1 the shifts are
     1..n-1 (the whole group), else a seeded sample without replacement, sorted.
+
+    Parameters
+    ----------
+    n : int
+        Validation images, >= 2.
+    n_permutations : int
+        Permutations asked for, >= 1.
+    seed : int or None
+        Seed of numpy's default_rng.
+
+    Returns
+    -------
+    order : ndarray [n], int64
+        A permutation of 0..n-1.
+    shifts : ndarray [B], int64
+        Distinct shifts in 1..n-1, ascending.
+    B : int
+        The effective number of permutations.
     """
     if n < 2:
         raise ValueError(f"a permutation test needs at least 2 validation images, got {n}")
@@ -140,8 +170,21 @@ def permutation_scheme(n: int, n_permutations: int = 1000, seed=0):
 
 
 def permutation_indices(n: int, n_permutations: int = 1000, seed=0) -> np.ndarray:
-    """The test's permutations as explicit index arrays [B x n]: permutation b pairs
-    y[j] with pred[perm[b, j]]. For checks; the test itself never builds them."""
+    """The test's permutations as explicit index arrays [B x n].
+
+    Permutation b pairs y[j] with pred[perm[b, j]]. For checks; the test itself never
+    builds them.
+
+    Parameters
+    ----------
+    n, n_permutations, seed
+        As in :func:`permutation_scheme`.
+
+    Returns
+    -------
+    ndarray [B x n], int64
+        Row b is a permutation of 0..n-1; B = min(n_permutations, n - 1).
+    """
     order, shifts, _ = permutation_scheme(n, n_permutations, seed)
     perms = np.empty((shifts.size, n), dtype=np.int64)
     for b, k in enumerate(shifts):
@@ -151,6 +194,7 @@ def permutation_indices(n: int, n_permutations: int = 1000, seed=0) -> np.ndarra
 
 @dataclass
 class PermutationResult:
+    """Result of :func:`permutation_test_r2` (V voxels; shapes in the field comments)."""
     p: np.ndarray          # [V] permutation p-value of R2 (NaN where R2 is undefined)
     r2: np.ndarray         # [V] observed R2 (NaN where undefined)
     n_permutations: int    # effective number of permutations (<= n_val - 1)
@@ -170,6 +214,37 @@ def permutation_test_r2(y_val, predictions, *, n_permutations: int = 1000, seed=
     ``null >= observed`` (conservative): FFT rounding cannot then turn an exact tie,
     such as a constant prediction, into a smaller p.
     Returns PermutationResult(p, r2, n_permutations).
+
+    Parameters
+    ----------
+    y_val : ndarray, Tensor or SplitResponses [n x V]
+        Validation responses, float32 or float64 (converted to float64).
+    predictions : ndarray or Tensor [n x V], or callable
+        Validation predictions; or ``f(sl)`` returning the [n x width] block of voxel
+        slice ``sl``.
+    n_permutations : int
+        Permutations asked for (at most n - 1 are used).
+    seed : int or None
+        Seed of the relabelling and of the shifts (numpy's default_rng).
+    batch_size : int
+        Voxels fetched and converted at a time (results do not depend on it).
+    block : int
+        Voxels per arithmetic call (results are reproducible for a fixed block).
+    device : str or torch.device
+    tie_rtol : float
+        Relative tie tolerance (see above).
+
+    Returns
+    -------
+    PermutationResult
+        p [V] float64 (permutation p-value, in [1 / (1 + B), 1]), r2 [V] float64
+        (observed R2), n_permutations B (int). p and r2 are NaN where R2 is undefined:
+        y_val constant or not finite, or a prediction not finite.
+
+    Raises
+    ------
+    ValueError
+        Fewer than 2 images, n_permutations < 1, or predictions of the wrong shape.
     """
     device = torch.device(device)
     n, n_vox = y_val.shape
@@ -180,7 +255,7 @@ def permutation_test_r2(y_val, predictions, *, n_permutations: int = 1000, seed=
     p_out = np.full(n_vox, np.nan)
     r2_out = np.full(n_vox, np.nan)
     for bsl, blocks in _batches(n_vox, batch_size, block):
-        yb, pb = _t(y_val[:, bsl], device), _columns(predictions, bsl, n, device)
+        yb, pb = as_tensor(y_val[:, bsl], device), _columns(predictions, bsl, n, device)
         if yb.shape != (n, bsl.stop - bsl.start):
             raise ValueError(f"y_val has shape {tuple(y_val.shape)}")
         for sl in blocks:
@@ -206,8 +281,24 @@ def permutation_test_r2(y_val, predictions, *, n_permutations: int = 1000, seed=
 
 # ------------------------------------------------------------------ bootstrap
 def bootstrap_weights(n: int, n_boot: int = 1000, seed=0) -> np.ndarray:
-    """Multinomial resampling counts W [n_boot x n] (float64, rows sum to n): row b
-    counts how often each validation image is drawn in n draws with replacement."""
+    """Multinomial resampling counts W [n_boot x n] (float64, rows sum to n).
+
+    Row b counts how often each validation image is drawn in n draws with replacement.
+
+    Parameters
+    ----------
+    n : int
+        Validation images, >= 2.
+    n_boot : int
+        Bootstrap samples, >= 1.
+    seed : int or None
+        Seed of numpy's default_rng.
+
+    Returns
+    -------
+    ndarray [n_boot x n], float64
+        Non-negative integer counts; every row sums to n.
+    """
     if n < 2 or int(n_boot) < 1:
         raise ValueError(f"need n >= 2 images and n_boot >= 1, got {n}, {n_boot}")
     idx = np.random.default_rng(seed).integers(0, n, size=(int(n_boot), n))
@@ -216,7 +307,23 @@ def bootstrap_weights(n: int, n_boot: int = 1000, seed=0) -> np.ndarray:
 
 
 def quantile_levels(n_boot: int, levels):
-    """numpy's 'linear' quantile (its default): (lower index, upper index, gamma) per level."""
+    """numpy's 'linear' quantile (its default): (lower index, upper index, gamma) per level.
+
+    The quantile at level q of sorted values v is v[lo] + gamma * (v[hi] - v[lo]).
+
+    Parameters
+    ----------
+    n_boot : int
+        Number of values.
+    levels : sequence of float
+        Levels in [0, 1].
+
+    Returns
+    -------
+    list of (int, int, float)
+        One (lo, hi, gamma) per level: ranks into the ascending values, 0 <= lo <= hi <
+        n_boot, and 0 <= gamma < 1.
+    """
     out = []
     for q in levels:
         virtual = (n_boot - 1) * float(q)
@@ -283,6 +390,11 @@ def _quantiles(values: torch.Tensor, levels) -> torch.Tensor:
 
 @dataclass
 class BootstrapResult:
+    """Result of :func:`bootstrap_components` (V voxels; shapes in the field comments).
+
+    Every dict has one entry per component, in the order of ``components``; NaN where the
+    voxel's R2 is undefined.
+    """
     estimate: dict         # component -> [V] value on the validation set itself
     ci: dict               # component -> [V x 2] percentile interval
     p_positive: dict       # component -> [V] one-sided p-value for component > 0
@@ -306,6 +418,40 @@ def bootstrap_components(y_val, predictions: Mapping, components: Mapping, *, n_
     bound}) / (1 + n_boot) (see the module docstring, "Rounding").
     A voxel whose R2 is undefined, or with a non-finite bootstrap value (a resample
     with constant y), gets NaN.
+
+    Parameters
+    ----------
+    y_val : ndarray, Tensor or SplitResponses [n x V]
+        Validation responses, float32 or float64 (converted to float64).
+    predictions : mapping of str to (ndarray [n x V] or callable)
+        Validation predictions of every model the components use; a callable ``f(sl)``
+        returns the [n x width] block of voxel slice ``sl``.
+    components : mapping of str to mapping of str to float
+        Component name -> {model name: coefficient c_m}.
+    n_boot : int
+        Bootstrap samples B.
+    seed : int or None
+        Seed of :func:`bootstrap_weights`.
+    confidence : float
+        Level of the two-sided percentile interval.
+    batch_size : int
+        Voxels fetched and converted at a time (results do not depend on it).
+    block : int
+        Voxels per arithmetic call (results are reproducible for a fixed block).
+    device : str or torch.device
+
+    Returns
+    -------
+    BootstrapResult
+        estimate {component: [V] float64}, ci {component: [V x 2] float64} (lower, upper),
+        p_positive {component: [V] float64}, n_boot (int). estimate is NaN where R2 is
+        undefined (y constant or not finite, a prediction not finite); ci and p_positive
+        are NaN there too, and where a resample has constant y.
+
+    Raises
+    ------
+    ValueError
+        A component uses a model without predictions, or predictions have the wrong shape.
     """
     device = torch.device(device)
     n, n_vox = y_val.shape
@@ -315,7 +461,7 @@ def bootstrap_components(y_val, predictions: Mapping, components: Mapping, *, n_
     if missing:
         raise ValueError(f"components use models without predictions: {missing}")
     coef = {c: {m: float(v) for m, v in components[c].items()} for c in names}
-    w_t = _t(bootstrap_weights(n, n_boot, seed).T.copy(), device)   # [n x n_boot]
+    w_t = as_tensor(bootstrap_weights(n, n_boot, seed).T.copy(), device)   # [n x n_boot]
     alpha = (1.0 - confidence) / 2.0
     levels = (alpha, 1.0 - alpha)
     nan = float("nan")
@@ -324,7 +470,7 @@ def bootstrap_components(y_val, predictions: Mapping, components: Mapping, *, n_
     pp = {c: np.full(n_vox, nan) for c in names}
     eps_n = ROUNDING_FACTOR * n * torch.finfo(torch.float64).eps   # rounding bound per unit of SSres/SStot
     for bsl, blocks in _batches(n_vox, batch_size, block):
-        yb = _t(y_val[:, bsl], device)
+        yb = as_tensor(y_val[:, bsl], device)
         pbs = {m: _columns(predictions[m], bsl, n, device) for m in models}
         for sl in blocks:
             cols = slice(sl.start - bsl.start, sl.stop - bsl.start)
@@ -376,8 +522,26 @@ def pair_bootstrap(y_val, pred_a, pred_b, pred_ab, *, n_boot: int = 1000, seed=0
 
     y_val, pred_*: [n x V] (predictions may be callables, see permutation_test_r2).
     Returns a dict of numpy arrays: unique_a, unique_b, shared [V] (estimates: equal to
-    partition.variance_partition's to rounding), unique_a_ci, unique_b_ci, shared_ci
+    comparisons.variance_partition's to rounding), unique_a_ci, unique_b_ci, shared_ci
     [V x 2] (percentile intervals), p_unique_a, p_unique_b [V] (one-sided, > 0).
+
+    Parameters
+    ----------
+    y_val : ndarray, Tensor or SplitResponses [n x V]
+        Validation responses.
+    pred_a, pred_b : ndarray [n x V] or callable
+        Validation predictions of the single-layer models A and B.
+    pred_ab : ndarray [n x V] or callable
+        Validation predictions of the joint model AB.
+    n_boot, seed, confidence, batch_size, block, device
+        As in :func:`bootstrap_components`.
+
+    Returns
+    -------
+    dict of str to ndarray
+        unique_a, unique_b, shared [V] float64; unique_a_ci, unique_b_ci, shared_ci
+        [V x 2] float64 (lower, upper); p_unique_a, p_unique_b [V] float64. NaN as in
+        :func:`bootstrap_components`.
     """
     res = bootstrap_components(y_val, {"a": pred_a, "b": pred_b, "ab": pred_ab}, PAIR_COMPONENTS,
                                n_boot=n_boot, seed=seed, confidence=confidence,
@@ -392,9 +556,22 @@ def pair_bootstrap(y_val, pred_a, pred_b, pred_ab, *, n_boot: int = 1000, seed=0
 
 
 # ------------------------------------------------------------------ FDR
-def fdr_q(p) -> np.ndarray:
-    """Benjamini-Hochberg q-values (scipy.stats.false_discovery_control, method 'bh')
-    across all non-NaN p-values of the map; NaN p-values stay NaN and do not count."""
+def bh_q_values(p) -> np.ndarray:
+    """Benjamini-Hochberg q-values of a map's p-values.
+
+    scipy.stats.false_discovery_control, method 'bh', across all non-NaN p-values of the
+    map; NaN p-values stay NaN and do not count.
+
+    Parameters
+    ----------
+    p : array-like [any shape]
+        p-values (NaN: undefined voxel).
+
+    Returns
+    -------
+    ndarray [same shape as p], float64
+        q-values; NaN where p is NaN.
+    """
     from scipy.stats import false_discovery_control
     p = np.asarray(p, dtype=np.float64)
     q = np.full(p.shape, np.nan)

@@ -4,14 +4,22 @@ import os
 import re
 import sys
 
-sys.path.insert(0, os.path.join(workflow.basedir, "scripts"))
+# This checkout's library, for the parse (sys.path) and for every job (PYTHONPATH, ahead of
+# any installed copy: a venv made from another checkout must not lend its code).
+LIBRARY_DIR = os.path.join(workflow.basedir, "scripts")
+sys.path.insert(0, LIBRARY_DIR)
+os.environ.update(
+    PYTHONPATH=os.pathsep.join(
+        [LIBRARY_DIR]
+        + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    )
+)
 
 from encoding_models import (
     commonality,
     configuration,
     download as download_mod,
     layout,
-    report_pages,
 )
 from encoding_models.responses import SPLITS
 
@@ -49,11 +57,6 @@ VALIDATION = configuration.validation_mode(config)
 ENV = "../../envs/encoding.yaml"
 STATS = dict(config["stats"])
 STATS_ON = bool(STATS["enabled"])
-MASK_ON = STATS_ON and config["maps"]["mask"] == "fdr"
-# R2 / noise-ceiling maps leave voxels below this noise ceiling blank
-NC_MAP_THRESHOLD = config["summary"]["noise_ceiling_threshold"]
-if NC_MAP_THRESHOLD is None:
-    NC_MAP_THRESHOLD = 0.1
 
 
 def _alt(values):
@@ -179,119 +182,7 @@ def all_outputs():
             out += [layout.path(layout.FIGURES["best_layer"], subject=s)]
             if PAIRS:
                 out += [layout.path(layout.FIGURES["partition"], subject=s)]
-    return out + report_outputs() + group_outputs()  # report.smk, group.smk
-
-
-def map_files(subject):
-    return (
-        [layout.path(layout.MAP_BEST_LAYER, subject=subject)]
-        + expand(layout.MAP_R2, subject=subject, layer=LAYERS)
-        + expand(layout.MAP_R2_OVER_NC, subject=subject, layer=LAYERS)
-        + [
-            layout.path(layout.MAP_PARTITION, subject=subject, a=a, b=b, kind=k)
-            for a, b in PAIRS
-            for k in layout.PARTITION_KINDS
-        ]
-        + [
-            layout.path(layout.MAP_PARTITION_SET, subject=subject, pset=n, component=c)
-            for n, s in zip(SET_NAMES, SETS)
-            for c in layout.set_map_components(s)
-        ]
-    )
-
-
-# ------------------------------------------------------------------ report pages (report.smk)
-VIEWER_ENABLED = config["maps"]["enabled"] and config["maps"]["viewer"]
-
-
-def viewer_href(subject):
-    """The viewer's index page, relative to the workflow folder (where report.html is written)."""
-    return f"{layout.path(layout.VIEWER, subject=subject)}/{layout.VIEWER_INDEX}"
-
-
-def report_outputs():
-    out = [layout.REPORT_PROVENANCE]
-    out += expand(layout.REPORT_OVERVIEW, subject=SUBJECTS)
-    if VIEWER_ENABLED:
-        out += expand(layout.VIEWER, subject=SUBJECTS)
-    return out
-
-
-def provenance_config():
-    """The config as run, with the parse-time git state of the workflow (a commit or a
-    dirty tree reruns the page, so it never names a commit it was not built from)."""
-    return {
-        "config": dict(config),
-        "ridge": configuration.ridge_params(config),
-        "git": report_pages.git_state(workflow.basedir),
-    }
-
-
-def viewer_partition(wildcards):
-    """The partition file of the pair the viewer shows (none with one layer)."""
-    pair = report_pages.viewer_pair(LAYERS)
-    if pair is None:
-        return []
-    return [
-        layout.path(layout.PARTITION, subject=wildcards.subject, a=pair[0], b=pair[1])
-    ]
-
-
-def download_url(wildcards):
-    """(url, pinned sha256 or None) of one input file of a download subject."""
-    s = subject_cfg(wildcards.subject)
-    key, layer = layout.input_key(wildcards.name)
-    if layer is not None:
-        return s["urls"][key][layer], s.get("sha256", {}).get(key, {}).get(layer)
-    return s["urls"][key], s.get("sha256", {}).get(key)
-
-
-def download_names():
-    """The file names (relative to a subject's folder) the download rule may produce."""
-    names = [re.escape(n) for n in layout.INPUT_NAMES.values()]
-    prefix, suffix = layout.FEATURES_NAME.split("{layer}")
-    return "|".join(names + [f"{re.escape(prefix)}[A-Za-z0-9_-]+{re.escape(suffix)}"])
-
-
-def map_params(wildcards):
-    p_subject, xfm = pycortex_target(wildcards.subject)
-    roi_list = subject_cfg(wildcards.subject)["pycortex"]["roi_list"]
-    if roi_list is None and subject_cfg(wildcards.subject)["source"] == "demo":
-        roi_list = layout.S1_OUTLINES
-    return {
-        "pycortex_subject": p_subject,
-        "xfm": xfm,
-        "height": config["maps"]["height"],
-        "with_rois": config["maps"]["with_rois"],
-        "roi_list": roi_list,
-        "store": PYCORTEX_STORE,
-    }
-
-
-def map_title(kind=None):
-    """The title of a map: of the given kind, or of the kind named by the {kind} wildcard."""
-    return lambda wildcards: layout.map_title(
-        kind or wildcards.kind, **dict(wildcards.items())
-    )
-
-
-def set_map_title(wildcards):
-    kind, names = layout.set_map_kind(wildcards.component)
-    return layout.map_title(
-        kind, subject=wildcards.subject, pset=wildcards.pset, **names
-    )
-
-
-def set_map_label(wildcards):
-    kind, names = layout.set_map_kind(wildcards.component)
-    return layout.map_colorbar_label(kind, pset=wildcards.pset, **names)
-
-
-def map_label(kind=None):
-    """What a map's colour shows and its unit: of the given kind, or of the {kind} wildcard."""
-    return lambda wildcards: layout.map_colorbar_label(
-        kind or wildcards.kind, **dict(wildcards.items())
-    )
+    return out + report_outputs() + group_outputs()  # report_helpers.smk, group_helpers.smk
 
 
 # ------------------------------------------------------------------ statistics
@@ -311,55 +202,30 @@ def pair_stats(wildcards):
     ]
 
 
-def map_mask_stats(kind=None):
-    """The statistics file(s) that mask a map of the given kind (or of the {kind}
-    wildcard) under maps.mask: fdr; none when the map is drawn unmasked."""
-
-    def inner(wildcards):
-        k = kind or wildcards.kind
-        if not MASK_ON or k not in layout.MAP_MASK_Q:
-            return []
-        source = layout.MAP_MASK_Q[k][0]
-        s = wildcards.subject
-        if source == "model":
-            return [layout.path(layout.STATS_MODEL, subject=s, model=wildcards.layer)]
-        if source == "layers":
-            return expand(layout.STATS_MODEL, subject=s, model=LAYERS)
-        if source == "joint":
-            model = layout.model_name((wildcards.a, wildcards.b))
-            return [layout.path(layout.STATS_MODEL, subject=s, model=model)]
-        return [
-            layout.path(layout.STATS_PARTITION, subject=s, a=wildcards.a, b=wildcards.b)
-        ]
-
-    return inner
+def compute_resources(mem_mb, runtime):
+    """What a compute job (crossprod, fit, statistics) asks for: memory and runtime that
+    grow with each retry, and a GPU only where the solver will use one (then the
+    profile's gpu cap serialises them); otherwise job_threads cores each, so that
+    cores / job_threads jobs run side by side."""
+    return dict(
+        mem_mb=lambda wc, attempt: mem_mb * attempt,
+        runtime=lambda wc, attempt: runtime * attempt,
+        gpu=1 if configuration.uses_gpu(config) else 0,
+    )
 
 
-def set_mask_stats(wildcards):
-    """The set's statistics when its drawn component is masked (a layer's unique part)."""
-    if not MASK_ON or layout.set_unique_q(wildcards.component) is None:
-        return []
-    return [
-        layout.path(
-            layout.STATS_PARTITION_SET, subject=wildcards.subject, pset=wildcards.pset
-        )
-    ]
+# ------------------------------------------------------------------ downloads (data.smk)
+def download_url(wildcards):
+    """(url, pinned sha256 or None) of one input file of a download subject."""
+    s = subject_cfg(wildcards.subject)
+    key, layer = layout.input_key(wildcards.name)
+    if layer is not None:
+        return s["urls"][key][layer], s.get("sha256", {}).get(key, {}).get(layer)
+    return s["urls"][key], s.get("sha256", {}).get(key)
 
 
-def set_mask(wildcards):
-    q_key = layout.set_unique_q(wildcards.component)
-    if not MASK_ON or q_key is None:
-        return None
-    return {"q_key": q_key, "fdr_q": STATS["fdr_q"]}
-
-
-def map_mask(kind=None):
-    """params.mask of a map rule: which q-values at which level, or None (draw everything)."""
-
-    def inner(wildcards):
-        k = kind or wildcards.kind
-        if not MASK_ON or k not in layout.MAP_MASK_Q:
-            return None
-        return {"q_key": layout.MAP_MASK_Q[k][1], "fdr_q": STATS["fdr_q"]}
-
-    return inner
+def download_names():
+    """The file names (relative to a subject's folder) the download rule may produce."""
+    names = [re.escape(n) for n in layout.INPUT_NAMES.values()]
+    prefix, suffix = layout.FEATURES_NAME.split("{layer}")
+    return "|".join(names + [f"{re.escape(prefix)}[A-Za-z0-9_-]+{re.escape(suffix)}"])

@@ -107,3 +107,34 @@ rule pycortex_subject:
         pycortex_subject=lambda wc: pycortex_target(wc.subject)[0],
     script:
         "../../scripts/pycortex_subject.py"
+
+
+rule prepare:
+    """Validate the subject's files; write its split, voxel selection and ROI membership."""
+    input:
+        unpack(subject_tables),
+    output:
+        **{
+            split: layout.path(layout.RESPONSES, subject="{subject}", split=split)
+            for split in SPLITS
+        },
+        prepared=layout.PREPARED,
+    log:
+        layout.LOG["prepare"],
+    benchmark:
+        layout.path(layout.BENCHMARK, subject="{subject}", job="prepare")
+    conda:
+        ENV
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=20,
+    params:
+        rois=ROIS,
+        merged_rois=MERGED,
+        split_seed=lambda wc: subject_cfg(wc.subject)["split_seed"],
+        pct_holdout=config["split"]["pct_holdout"],
+        precision=config["ridge"]["input_precision"],
+        splits=SPLITS,
+    script:
+        "../../scripts/prepare.py"

@@ -1,44 +1,4 @@
-# Split, per-layer cross products, and one ridge fit per subject and model.
-
-# What a cross product or a fit job asks for (one definition for both rules): a GPU only
-# where the solver will use one (then the profile's gpu cap serialises them), otherwise
-# job_threads cores each, so that cores / job_threads jobs run side by side.
-COMPUTE_RESOURCES = dict(
-    mem_mb=lambda wc, attempt: 2000 * attempt,
-    runtime=lambda wc, attempt: 30 * attempt,
-    gpu=1 if configuration.uses_gpu(config) else 0,
-)
-
-
-rule prepare:
-    """Validate the subject's files; write its split, voxel selection and ROI membership."""
-    input:
-        unpack(subject_tables),
-    output:
-        **{
-            split: layout.path(layout.RESPONSES, subject="{subject}", split=split)
-            for split in SPLITS
-        },
-        prepared=layout.PREPARED,
-    log:
-        layout.LOG["prepare"],
-    benchmark:
-        layout.path(layout.BENCHMARK, subject="{subject}", job="prepare")
-    conda:
-        ENV
-    threads: 1
-    resources:
-        mem_mb=4000,
-        runtime=20,
-    params:
-        rois=ROIS,
-        merged_rois=MERGED,
-        split_seed=lambda wc: subject_cfg(wc.subject)["split_seed"],
-        pct_holdout=config["split"]["pct_holdout"],
-        precision=config["ridge"]["input_precision"],
-        splits=SPLITS,
-    script:
-        "../../scripts/prepare.py"
+# Per-layer cross products, and one ridge fit per subject and model.
 
 
 rule crossprod:
@@ -61,7 +21,7 @@ rule crossprod:
         ENV
     threads: config["job_threads"]
     resources:
-        **COMPUTE_RESOURCES,
+        **compute_resources(mem_mb=2000, runtime=30),
     params:
         precision=config["ridge"]["input_precision"],
         batch_size=config["ridge"]["batch_size"],
@@ -89,7 +49,7 @@ rule fit:
         ENV
     threads: config["job_threads"]
     resources:
-        **COMPUTE_RESOURCES,
+        **compute_resources(mem_mb=2000, runtime=30),
     params:
         ridge=fit_params,
         batch_size=config["ridge"]["batch_size"],

@@ -18,21 +18,24 @@ rule pycortex_cache:
         mem_mb=4000,
         runtime=20,
     params:
-        m=map_params,
+        pycortex=map_params,
         rois=ROIS,
         merged_rois=MERGED,
     script:
         "../../scripts/pycortex_cache.py"
 
 
-# One flatmap of one dataset of a result file; the other map rules reuse this one.
-rule map_layer_r2:
+# The maps of one result file in one job (pycortex and matplotlib are imported once): a
+# layer's R2 and R2 / noise ceiling, a pair's four partition maps. params.maps says what
+# each output shows (stages.maps.draw_flatmaps), so a colour or mask change reruns them.
+rule map_layer:
     input:
         cache=layout.MAP_CACHE_OK,
         outlines=layout.ROI_OUTLINES,
         roi_info=input_path("roi_info"),
         result=layout.path(layout.FIT, subject="{subject}", model="{layer}"),
-        stats=map_mask_stats("r2"),
+        prepared=layout.PREPARED,
+        stats=specs_stats(layer_map_specs),
     output:
         report(
             layout.MAP_R2,
@@ -41,8 +44,15 @@ rule map_layer_r2:
             caption="../report/map_r2.rst",
             labels={"layer": "{layer}"},
         ),
+        report(
+            layout.MAP_R2_OVER_NC,
+            category="{subject}",
+            subcategory="Flatmaps: R2 / noise ceiling per layer",
+            caption="../report/map_r2_over_nc.rst",
+            labels={"layer": "{layer}"},
+        ),
     log:
-        layout.LOG["map_r2"],
+        layout.LOG["map_layer"],
     conda:
         ENV
     threads: 1
@@ -50,25 +60,52 @@ rule map_layer_r2:
         mem_mb=3000,
         runtime=10,
     params:
-        m=map_params,
-        dataset="r2",
-        colors=config["maps"]["r2"],
-        title=map_title("r2"),
-        label=map_label("r2"),
-        legend=None,
-        mask=map_mask("r2"),
-        noise_ceiling=None,
+        pycortex=map_params,
+        maps=layer_map_specs,
     script:
         "../../scripts/flatmap.py"
 
 
-use rule map_layer_r2 as map_best_layer with:
+use rule map_layer as map_partition with:
+    input:
+        cache=layout.MAP_CACHE_OK,
+        outlines=layout.ROI_OUTLINES,
+        roi_info=input_path("roi_info"),
+        result=layout.PARTITION,
+        prepared=layout.PREPARED,
+        stats=specs_stats(pair_map_specs),
+    output:
+        [
+            report(
+                layout.path(
+                    layout.MAP_PARTITION,
+                    subject="{subject}",
+                    a="{a}",
+                    b="{b}",
+                    kind=kind,
+                ),
+                category="{subject}",
+                subcategory="Flatmaps: variance partitions",
+                caption="../report/map_partition.rst",
+                labels={"pair": "{a}+{b}", "map": kind},
+            )
+            for kind in layout.PARTITION_KINDS
+        ],
+    log:
+        layout.LOG["map_partition"],
+    params:
+        pycortex=map_params,
+        maps=pair_map_specs,
+
+
+use rule map_layer as map_best_layer with:
     input:
         cache=layout.MAP_CACHE_OK,
         outlines=layout.ROI_OUTLINES,
         roi_info=input_path("roi_info"),
         result=layout.BEST_LAYER,
-        stats=map_mask_stats("best_layer"),
+        prepared=layout.PREPARED,
+        stats=specs_stats(lambda wc: [best_layer_map_spec(wc)]),
     output:
         report(
             layout.MAP_BEST_LAYER,
@@ -80,82 +117,17 @@ use rule map_layer_r2 as map_best_layer with:
     log:
         layout.LOG["map_best_layer"],
     params:
-        m=map_params,
-        dataset="best_layer",
-        colors=None,
-        title=map_title("best_layer"),
-        label=map_label("best_layer"),
-        legend=LAYERS,
-        mask=map_mask("best_layer"),
-        noise_ceiling=None,
+        pycortex=map_params,
+        maps=lambda wc: [best_layer_map_spec(wc)],
 
 
-use rule map_layer_r2 as map_partition with:
-    input:
-        cache=layout.MAP_CACHE_OK,
-        outlines=layout.ROI_OUTLINES,
-        roi_info=input_path("roi_info"),
-        result=layout.PARTITION,
-        stats=map_mask_stats(),
-    output:
-        report(
-            layout.MAP_PARTITION,
-            category="{subject}",
-            subcategory="Flatmaps: variance partitions",
-            caption="../report/map_partition.rst",
-            labels={"pair": "{a}+{b}", "map": "{kind}"},
-        ),
-    log:
-        layout.LOG["map_partition"],
-    params:
-        m=map_params,
-        dataset=lambda wc: wc.kind,
-        colors=config["maps"]["partition"],
-        title=map_title(),
-        label=map_label(),
-        legend=None,
-        mask=map_mask(),
-        noise_ceiling=None,
-
-
-use rule map_layer_r2 as map_r2_over_nc with:
-    input:
-        cache=layout.MAP_CACHE_OK,
-        outlines=layout.ROI_OUTLINES,
-        roi_info=input_path("roi_info"),
-        result=layout.path(layout.FIT, subject="{subject}", model="{layer}"),
-        prepared=layout.PREPARED,
-        stats=map_mask_stats("r2_over_nc"),
-    output:
-        report(
-            layout.MAP_R2_OVER_NC,
-            category="{subject}",
-            subcategory="Flatmaps: R2 / noise ceiling per layer",
-            caption="../report/map_r2_over_nc.rst",
-            labels={"layer": "{layer}"},
-        ),
-    log:
-        layout.LOG["map_r2_over_nc"],
-    params:
-        m=map_params,
-        dataset="r2",
-        colors=config["maps"]["r2_over_nc"],
-        title=map_title("r2_over_nc"),
-        label=map_label("r2_over_nc"),
-        legend=None,
-        mask=map_mask("r2_over_nc"),
-        noise_ceiling=lambda wc, input: {
-            "prepared": input.prepared,
-            "threshold": NC_MAP_THRESHOLD,
-        },
-
-
-use rule map_layer_r2 as map_partition_set with:
+use rule map_layer as map_partition_set with:
     input:
         cache=layout.MAP_CACHE_OK,
         outlines=layout.ROI_OUTLINES,
         roi_info=input_path("roi_info"),
         result=layout.PARTITION_SET,
+        prepared=layout.PREPARED,
         stats=set_mask_stats,
     output:
         report(
@@ -168,14 +140,8 @@ use rule map_layer_r2 as map_partition_set with:
     log:
         layout.LOG["map_partition_set"],
     params:
-        m=map_params,
-        dataset=lambda wc: wc.component,
-        colors=config["maps"]["partition"],
-        title=set_map_title,
-        label=set_map_label,
-        legend=None,
-        mask=set_mask,
-        noise_ceiling=None,
+        pycortex=map_params,
+        maps=lambda wc: [set_map_spec(wc)],
 
 
 rule roi_figures:

@@ -92,7 +92,7 @@ rule viewer:
         mem_mb=4000,
         runtime=20,
     params:
-        m=map_params,
+        pycortex=map_params,
         layers=LAYERS,
         r2=config["maps"]["r2"],
         partition=config["maps"]["partition"],

@@ -19,8 +19,7 @@ rule stats_model:
         ENV
     threads: config["job_threads"]
     resources:
-        mem_mb=lambda wc, attempt: 4000 * attempt,
-        runtime=lambda wc, attempt: 20 * attempt,
+        **compute_resources(mem_mb=4000, runtime=20),
     params:
         stats=STATS,
         batch_size=config["ridge"]["batch_size"],
@@ -49,8 +48,7 @@ rule stats_partition:
         ENV
     threads: config["job_threads"]
     resources:
-        mem_mb=lambda wc, attempt: 4000 * attempt,
-        runtime=lambda wc, attempt: 20 * attempt,
+        **compute_resources(mem_mb=4000, runtime=20),
     params:
         stats=STATS,
         batch_size=config["ridge"]["batch_size"],
@@ -79,8 +77,7 @@ rule stats_partition_set:
         ENV
     threads: config["job_threads"]
     resources:
-        mem_mb=lambda wc, attempt: 4000 * attempt,
-        runtime=lambda wc, attempt: 20 * attempt,
+        **compute_resources(mem_mb=4000, runtime=20),
     params:
         layers=lambda wc: list(SETS_BY_NAME[wc.pset]),
         stats=STATS,
