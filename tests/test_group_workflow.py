@@ -57,7 +57,7 @@ def run_subjects(output):
 def group_run(tmp_path_factory, store):
     wd = tmp_path_factory.mktemp("group_run")
     write_yaml(os.path.join(wd, "config", "config.yaml"), group_config(store))
-    snakemake(wd, "-c2")
+    snakemake(wd, "-c2", timeout=3600)      # about 200 small jobs
     return wd
 
 
@@ -121,8 +121,7 @@ def test_adding_a_subject_reruns_its_jobs_and_the_group_only(group_run, tmp_path
     assert run_subjects(out) == {"demo7"}
     counts = job_counts(res.stdout)
     assert counts["group"] == 1 and counts["prepare"] == 1 and counts["fit"] == len(LAYERS) + 6
-    jobs = re.findall(r"^(?:local)?rule (\w+):\n(.*?)(?:\n\n|\Z)", res.stdout, re.M | re.S)
-    without_subject = {rule for rule, block in jobs if "subject=" not in block}
+    without_subject = {rule for rule, subject, _, _ in dry_run_jobs(res.stdout) if not subject}
     assert without_subject == {"group", "report_provenance", "all"}, without_subject
 
 
@@ -263,20 +262,41 @@ def test_shared_by_all_validates_every_subject_on_the_same_images(group_run, tmp
     assert set(common["unique_ims"]) == intersection
 
 
+def dry_run_jobs(output):
+    """[(rule, subject or None, inputs, outputs)] of the jobs a dry run lists."""
+    jobs = []
+    for chunk in re.split(r"^\[[^\]\n]*\d{4}\]$", output, flags=re.M):      # a job per "[date]" line
+        head = re.match(r"\s*(?:local)?rule (\w+):\n", chunk)
+        if not head:
+            continue
+        rule, block = head[1], chunk[head.end():]
+        field = {k: v for k, v in re.findall(r"^\s+(input|output|wildcards): (.*)$", block, re.M)}
+        subject = re.search(r"subject=([A-Za-z0-9_-]+)", field.get("wildcards", ""))
+        jobs.append((rule, subject and subject[1], field.get("input", "").split(", "),
+                     field.get("output", "").split(", ")))
+    return jobs
+
+
 def test_slurm_dry_run_has_no_edge_between_subjects(tmp_path, store):
-    """With the SLURM profile, every subject's jobs are independent of the other subjects'
-    (so they run side by side); only the group stage, the common validation images and the
-    run-wide provenance page join them."""
+    """With the SLURM profile, no job of one subject reads another subject's outputs (so
+    every subject's jobs run side by side); only the group stage, the common validation
+    images and the run-wide provenance page join them."""
     cfg = group_config(store)
     cfg["split"] = {"validation": "shared_by_all"}
     write_yaml(str(tmp_path / "config" / "config.yaml"), cfg)
-    res = snakemake(tmp_path, "-n", "--dag", "--workflow-profile", os.path.join(ROOT, "profiles", "slurm"))
-    nodes = dict(re.findall(r'^\s*(\d+)\[label = "([^"]*)"', res.stdout, re.M))
-    edges = re.findall(r"^\s*(\d+) -> (\d+)", res.stdout, re.M)
-    subject = {n: (re.search(r"subject: ([A-Za-z0-9_-]+)", label) or [None, None])[1] for n, label in nodes.items()}
-    assert {s for s in subject.values() if s} == set(SUBJECTS)
-    crossing = [(nodes[a], nodes[b]) for a, b in edges
-                if subject[a] and subject[b] and subject[a] != subject[b]]
+    res = snakemake(tmp_path, "-n", "--workflow-profile", os.path.join(ROOT, "profiles", "slurm"))
+    jobs = dry_run_jobs(res.stdout)
+    producer = {out: (rule, subject) for rule, subject, _, outs in jobs for out in outs if out}
+    assert {subject for _, subject, _, _ in jobs if subject} == set(SUBJECTS)
+    crossing, joins = [], set()
+    for rule, subject, inputs, _ in jobs:
+        for path in inputs:
+            if path not in producer:
+                continue
+            src_rule, src_subject = producer[path]
+            if subject and src_subject and subject != src_subject:
+                crossing.append((src_rule, src_subject, rule, subject))
+            if src_subject and not subject:
+                joins.add(rule)
     assert not crossing
-    joins = {nodes[b].split("\\n")[0] for a, b in edges if subject[a] and not subject[b]}
-    assert joins <= {"group", "common_validation", "report_provenance", "all"}, joins
+    assert joins == {"group", "common_validation", "report_provenance", "all"}, joins
