@@ -6,4 +6,5 @@ with rule_log(snakemake.log[0]):
     m, p, o = snakemake.params.pycortex, snakemake.params, snakemake.output
     maps.warm_pycortex_cache(m["store"], m["pycortex_subject"], m["xfm"], snakemake.input.roi_info,
                              m["height"], m["with_rois"], o.ok, roi_list=m["roi_list"], rois=p.rois,
-                             merged_rois=p.merged_rois, outlines_path=o.outlines)
+                             merged_rois=p.merged_rois, outlines_path=o.outlines,
+                             overlay_path=o.overlay)

@@ -4,5 +4,5 @@ from encoding_models.logs import rule_log
 
 with rule_log(snakemake.log[0]):
     i, p = snakemake.input, snakemake.params
-    report.overview_page(snakemake.wildcards.subject, p.layers, i.layer_r2, i.counts, i.partition,
-                         snakemake.output[0], viewer_href=p.viewer)
+    report.overview_page(snakemake.wildcards.subject, p.layers, i.layer_r2, i.counts, i.partition, i.prepared,
+                         p.precision, snakemake.output.page, snakemake.output.answers, viewer_href=p.viewer)

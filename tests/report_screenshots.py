@@ -1,5 +1,5 @@
-"""Headless-Chromium screenshots of a built report: its landing page, the first subject's
-overview (0 Overview), the methods and provenance page, and one partition flatmap.
+"""Headless-Chromium screenshots of a built report: its first page (the answers), the first
+subject's overview (0 Overview), the methods and provenance page, and one partition flatmap.
 
     python tests/report_screenshots.py WORKDIR [OUT_DIR]   (WORKDIR holds report.html)
 
@@ -34,14 +34,15 @@ def main(workdir, out_dir="/tmp/report_shots", subject="demo", pair="Conv1+Conv5
     shots = []
     with browser.serve(workdir) as url, browser.browser_page(1280, 1000) as page:
         page.goto(url + "report.html")
-        page.wait_for_timeout(1500)
-        shots.append(os.path.join(out_dir, "report_landing.png"))
+        page.locator("section.em-answers").first.wait_for(state="visible", timeout=30000)
+        page.wait_for_timeout(500)
+        shots.append(os.path.join(out_dir, "report_first_page.png"))
         page.screenshot(path=shots[-1])
         _open_item(page, url, "0 Overview", subject)
         shots.append(os.path.join(out_dir, "report_overview.png"))
         page.screenshot(path=shots[-1])
         frame = page.frame_locator("iframe")
-        frame.locator("#filter").fill("FFA-1")
+        frame.locator("input.em-roi-filter").fill("FFA-1")
         page.wait_for_timeout(500)
         shots.append(os.path.join(out_dir, "report_overview_filtered_FFA-1.png"))
         page.screenshot(path=shots[-1])

@@ -65,12 +65,20 @@ CORRUPTIONS = {
     "all-NaN voxel column": (lambda f: _h5(f["betas"], "betas", _nan_col(f)), "betas", "NaN betas"),
     "image_info missing column": (lambda f: _csv(f["image_info"], lambda d: d.drop(columns="n_reps")), "image_info", r"missing column\(s\) \['n_reps'\]"),
     "shared1000 not boolean": (lambda f: _csv(f["image_info"], lambda d: d.assign(shared1000=d.shared1000.astype(int))), "image_info", "'shared1000' must be boolean"),
+    "duplicate image ids": (lambda f: _csv(f["image_info"], _duplicate_ids), "image_info",
+                            r"2 image id\(s\) of column 'unique_ims' appear in more than one row .*: \d+ in rows \[3, 17\]; \d+ in rows \[5, 6, 300\]"),
     "roi dict missing key": (lambda f: _roi(f["roi_info"], lambda d: d.pop("roi_labels_face")), "roi_info", r"missing key\(s\) \['roi_labels_face'\]"),
     "voxel_mask length": (lambda f: _roi(f["roi_info"], lambda d: d.update(voxel_mask=d["voxel_mask"][:-1])), "roi_info", "voxel_mask has"),
     "noise ceiling length": (lambda f: _roi(f["roi_info"], lambda d: d.update(noise_ceiling_avgreps=d["noise_ceiling_avgreps"][1:])), "roi_info", "noise_ceiling_avgreps"),
     "configured ROI absent": (lambda f: _roi(f["roi_info"], lambda d: d["floc_face_roi_names"].pop("FFA-1")), "roi_info", r"ROI\(s\) \['FFA-1'\] are not defined"),
     "roi info not a dict": (lambda f: np.save(f["roi_info"], np.arange(3)), "roi_info", "must hold a dict|pickled dict"),
 }
+
+
+def _duplicate_ids(d):
+    d.loc[17, "unique_ims"] = d.loc[3, "unique_ims"]
+    d.loc[[6, 300], "unique_ims"] = d.loc[5, "unique_ims"]
+    return d
 
 
 def _nan_good(f):

@@ -7,7 +7,8 @@ import threading
 
 import pytest
 
-from encoding_models.download import DownloadError, download, store_path
+from encoding_models import download as download_mod
+from encoding_models.download import ChangedInput, DownloadError, check_recorded, download, store_path
 
 PAYLOAD = b"\x89HDF\r\n\x1a\n" + os.urandom(300_000)   # starts like the HDF5 file it stands for
 HTML = b"<!DOCTYPE html><html><head><title>Dropbox - Error</title></head><body>link expired</body></html>"
@@ -180,6 +181,59 @@ def test_store_copy_that_does_not_verify_is_fetched_again(server, tmp_path, monk
     assert out.read_bytes() == PAYLOAD and Handler.hits["/good-restored"] == 2
 
 
+def _flip_byte(path, offset=-100):
+    with open(path, "r+b") as fh:
+        fh.seek(offset, os.SEEK_END if offset < 0 else os.SEEK_SET)
+        b = fh.read(1)
+        fh.seek(-1, os.SEEK_CUR)
+        fh.write(bytes([b[0] ^ 0xFF]))
+
+
+def test_input_is_verified_before_use_cheaply(server, tmp_path, monkeypatch):
+    """Issue 20: the input (a hard link of the store's copy) is checked against its record
+    before use; unchanged size and mtime: no hashing; a flipped byte: refused, naming it."""
+    monkeypatch.chdir(tmp_path)
+    url, out = f"{server}/good-checked", tmp_path / "resources" / "s" / "features" / "Conv1.hdf5"
+    stored = store_path(url, "Conv1.hdf5")
+    download(url, str(out), sha256_record=f"{out}.sha256", stored=stored, backoff=0)
+    record = open(f"{out}.sha256").read()
+    assert record.startswith(f"{SHA}  Conv1.hdf5\n# size={len(PAYLOAD)} mtime_ns=")
+    calls = []
+    real = download_mod.sha256_of
+    monkeypatch.setattr(download_mod, "sha256_of", lambda p, *a: calls.append(p) or real(p, *a))
+    assert check_recorded(str(out)) == SHA and calls == []          # stamp unchanged: not hashed
+    os.utime(out)                                                  # touched, same bytes: hashed, accepted
+    assert check_recorded(str(out)) == SHA and calls == [str(out)]
+    _flip_byte(stored)                                             # the store's copy is the input's inode
+    with pytest.raises(ChangedInput, match=rf"{out}: sha256 [0-9a-f]{{64}} differs from {SHA}, recorded in {out}.sha256"):
+        check_recorded(str(out))
+    assert check_recorded(str(tmp_path / "no-record.hdf5")) is None   # not a download: nothing to check
+    # the contract's readers check it too, naming the file
+    from encoding_models import contract
+    with pytest.raises(contract.DataContractError, match=rf"{out}: sha256 .* differs"):
+        contract.load_features(str(out))
+    # deleting the input (as the message says) fetches it again: the store's copy no longer verifies
+    os.remove(out)
+    os.remove(f"{out}.sha256")
+    download(url, str(out), sha256_record=f"{out}.sha256", stored=stored, backoff=0)
+    assert out.read_bytes() == PAYLOAD and Handler.hits["/good-checked"] == 2 and check_recorded(str(out)) == SHA
+
+
+def test_symlink_in_the_store_is_refused(server, tmp_path, monkeypatch):
+    """A link whose target matches the recorded sha256 is still refused: its target can change behind the record."""
+    monkeypatch.chdir(tmp_path)
+    url, out = f"{server}/good-linked", tmp_path / "betas.hdf5"
+    stored = store_path(url, "betas.hdf5")
+    os.makedirs(os.path.dirname(stored))
+    (tmp_path / "elsewhere.hdf5").write_bytes(PAYLOAD)
+    os.symlink(tmp_path / "elsewhere.hdf5", stored)
+    with open(stored + ".sha256", "w") as fh:
+        fh.write(f"{SHA}  betas.hdf5\n")
+    with pytest.raises(DownloadError, match=r"betas.hdf5: is a symbolic link"):
+        download(url, str(out), stored=stored, backoff=0)
+    assert not out.exists() and Handler.hits.get("/good-linked", 0) == 0
+
+
 # ------------------------------------------------------------------ the download rule
 class SubjectHandler(http.server.SimpleHTTPRequestHandler):
     """Serves the subject's files and counts requests; once ``expired``, answers every
@@ -237,6 +291,23 @@ def test_download_rule_feeds_the_workflow(served_subject, tmp_path):
         assert got == open(os.path.join(root, name), "rb").read()
         recorded = (wd / "resources" / "subj02" / f"{name}.sha256").read_text().split()[0]
         assert recorded == hashlib.sha256(got).hexdigest()
+
+    # issue 20: one byte flipped in the store's copy (the input is a hard link of it) is
+    # refused by the next run before crossprod uses it, naming the file
+    stored = wd / store_path(f"{url}/features/Conv1.hdf5", "Conv1.hdf5")
+    assert os.path.samefile(stored, wd / "resources" / "subj02" / "features" / "Conv1.hdf5")
+    crossprod = wd / "results" / "subj02" / "crossprod" / "Conv1.h5"
+    before = crossprod.read_bytes()
+    _flip_byte(stored)
+    res = snakemake(wd, "-c1", "results/subj02/fits/Conv1+Conv2.h5", check=False)
+    out = res.stdout + res.stderr + (wd / "logs" / "subj02" / "crossprod" / "Conv1.log").read_text()
+    assert res.returncode != 0 and "features/Conv1.hdf5: sha256" in out and "differs from" in out, out[-3000:]
+    assert not crossprod.exists() or crossprod.read_bytes() == before
+    # deleting the input, as the message says, fetches it again and the run goes through
+    os.remove(wd / "resources" / "subj02" / "features" / "Conv1.hdf5")
+    snakemake(wd, "-c2", "results/subj02/crossprod/Conv1.h5")
+    assert (wd / "resources" / "subj02" / "features" / "Conv1.hdf5").read_bytes() == \
+        open(os.path.join(root, "features", "Conv1.hdf5"), "rb").read()
 
 
 @pytest.mark.workflow

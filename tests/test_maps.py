@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from encoding_models import maps, palette, roi_figure
+from encoding_models import layout, maps, palette, roi_figure
 
 LAYERS = ["Conv1", "Conv2", "Conv3", "Conv4", "Conv5"]
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -148,7 +148,10 @@ map_stage.result_flatmap(a["store"], "S1", "fullhead", a["roi_info"], a["tmp"] +
 blank = maps.render_flatmap(cortex, maps.result_volume(vals, np.arange(n), rinfo), "S1", "fullhead", cmap="RdBu_r",
                             vmin=-0.5, vmax=0.5, title="no outlines", out_png=a["tmp"] + "/plain.png",
                             roi_outlines=None, height=a["height"])
-json.dump({"values": info, "plain": blank}, open(a["tmp"] + "/info.json", "w"))
+narrow = maps.render_flatmap(cortex, maps.result_volume(vals, np.arange(n), rinfo), "S1", "fullhead", cmap="RdBu_r",
+                             vmin=-0.2, vmax=0.2, title="partition range", out_png=a["tmp"] + "/narrow.png",
+                             colorbar_label="unique variance (R2)", roi_outlines=None, height=a["height"])
+json.dump({"values": info, "plain": blank, "narrow": narrow}, open(a["tmp"] + "/info.json", "w"))
 """
 
 
@@ -195,6 +198,18 @@ def test_negative_and_above_range_values_are_drawn_distinctly(rendered):
 
 
 @pytest.mark.workflow
+def test_colour_bar_tick_labels_do_not_touch(rendered):
+    """The partition maps' range (-0.2..0.2) once labelled every 0.05: "-0.20-0.15-0.10..." ran together."""
+    _, _, info = rendered
+    for key in ("values", "narrow"):
+        ticks = info[key]["colorbar_ticks"]
+        assert 3 <= len(ticks) <= maps.COLORBAR_TICKS, ticks
+        gaps = [b[1] - a[2] for a, b in zip(ticks, ticks[1:])]
+        assert min(gaps) >= 10, (key, ticks)                      # at least 10 pixels between labels
+    assert [t[0] for t in info["narrow"]["colorbar_ticks"]] == ["\u22120.2", "\u22120.1", "0.0", "0.1", "0.2"]
+
+
+@pytest.mark.workflow
 def test_every_configured_roi_is_outlined_and_labelled(rendered):
     tmp, cfg, info = rendered
     configured = [r for r in cfg["rois"] if r != "all"]
@@ -237,3 +252,38 @@ def test_maps_render_without_inkscape_with_one_warning(demo_run, tmp_path, monke
     assert np.asarray(img.convert("RGB"), float).std() > 10
     assert [r.message for r in caplog.records].count(
         "inkscape is not installed: flatmaps are drawn without ROI outlines and labels") == 1
+
+
+def test_overlay_cache_round_trips_bitwise(tmp_path):
+    """pycortex's overlay texture (8-bit PNG values as float32) survives the cache exactly;
+    no overlay is stored as an empty image and read back as None."""
+    rng = np.random.default_rng(0)
+    texture = rng.integers(0, 256, size=(30, 50, 4)).astype(np.float32) / np.float32(255)
+    maps.save_overlay(texture, tmp_path / "o.npz")
+    back = maps.load_overlay(tmp_path / "o.npz")
+    assert back.dtype == np.float32 and np.array_equal(back, texture)
+    maps.save_overlay(None, tmp_path / "none.npz")
+    assert maps.load_overlay(tmp_path / "none.npz") is None
+
+
+@pytest.mark.workflow
+def test_report_gets_lighter_copies_of_the_full_resolution_maps(demo_run):
+    """results/ keeps every map at full resolution; the report embeds a lighter copy of each
+    (report.html was 35.8 MB on the default demo, 95 PNGs of 420-610 KB)."""
+    import glob
+    from PIL import Image
+    base = os.path.join(demo_run, "results", "demo")
+    full = sorted(p for p in glob.glob(os.path.join(base, "maps", "**", "*.png"), recursive=True))
+    assert len(full) >= 1 + 2 * len(LAYERS) + 4 * 10
+    total_full = total_light = 0
+    for path in full:
+        rel = os.path.relpath(path, demo_run)
+        light = os.path.join(demo_run, layout.report_copy(rel.replace("results/demo/", "results/{subject}/", 1))
+                             .format(subject="demo"))
+        with Image.open(path) as a, Image.open(light) as b:
+            assert b.mode == "P" and b.width == min(a.width, maps.REPORT_WIDTH), rel
+            assert abs(b.height / b.width - a.height / a.width) < 0.01, rel
+            assert b.text.get("Title") == a.text.get("Title"), rel
+        total_full += os.path.getsize(path)
+        total_light += os.path.getsize(light)
+    assert total_light < total_full / 3, (total_light, total_full)

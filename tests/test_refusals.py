@@ -147,6 +147,11 @@ def test_one_layer_runs_everything_that_exists(tmp_path, small_subject):
     ({"maps": {"r2": {"cmap": "NoSuchMap", "vmin": 0, "vmax": 1}}}, "maps.r2.cmap", "unknown colormap"),
     ({"maps": {"partition": {"cmap": "RdBu_r", "vmin": 0.2, "vmax": -0.2}}}, "maps.partition", "must be below"),
     ({"subjects": {SUBJECT: {"split_seed": 2 ** 33}}}, "split_seed", "maximum"),
+    # issue 20 (the other cases: test_parse_time_refusals_of_issue_20, without a snakemake run each)
+    ({"stats": {"bootstrap": 1}}, "stats.bootstrap", "at least 40"),
+    ({"stats": {"enabled": False}, "maps": {"enabled": True, "mask": "fdr"}}, "maps.mask", "stats.enabled is false"),
+    ({"merged_rois": {"x/../../../../../ESCAPED": ["V1v"]}, "rois": ["all", "x/../../../../../ESCAPED"]},
+     "rois", "does not match"),
 ])
 def test_bad_config_is_refused_before_any_job(change, key, why, tmp_path, small_subject):
     cfg = _subject(tmp_path, small_subject)
@@ -163,6 +168,56 @@ def test_bad_config_is_refused_before_any_job(change, key, why, tmp_path, small_
     assert not (wd / "results").exists() and not (wd / "resources").exists()
 
 
+def _parse_check(cfg):
+    """What the Snakefile does at parse time: the schema (with its defaults), then configuration.check."""
+    from snakemake.utils import validate
+    from encoding_models import configuration
+    from workflow_helpers import ROOT
+    validate(cfg, os.path.join(ROOT, "workflow", "schemas", "config.schema.yaml"))
+    configuration.check(cfg)
+
+
+@pytest.mark.parametrize("change, key, why", [
+    ({"stats": {"bootstrap": 39}}, "stats.bootstrap", "at least 40"),
+    ({"stats": {"bootstrap": 500, "fdr_q": 0.001}}, "stats.bootstrap", "at least 999"),
+    ({"stats": {"permutations": 18}}, "stats.permutations", "no voxel could be significant; use at least 19"),
+    ({"stats": {"permutations": 998, "fdr_q": 0.001}}, "stats.permutations", "use at least 999"),
+    ({"merged_rois": {"x/../../../../../ESCAPED": ["V1v"]}}, "merged_rois", "does not match"),
+    ({"merged_rois": {"<script>alert(1)</script>": ["V1v"]}}, "merged_rois", "does not match"),
+    ({"merged_rois": {"V1": ["V1v", "../V1d"]}}, "merged_rois", "does not match"),
+    ({"rois": ["all", "V1v/.."]}, "rois", "does not match"),
+    # maps of a download subject without a pycortex database (was a KeyError while building the DAG)
+    ({"maps": {"enabled": True}}, f"subjects.{SUBJECT}.urls.pycortex_db", "maps need the subject's pycortex database"),
+])
+def test_parse_time_refusals_of_issue_20(change, key, why, tmp_path, small_subject):
+    cfg = _subject(tmp_path, small_subject)
+    cfg.update(change)
+    with pytest.raises(Exception) as err:
+        _parse_check(cfg)
+    assert key in str(err.value) and why in str(err.value), str(err.value)
+
+
+@pytest.mark.parametrize("names", [["x/../y"], ["<script>"], ["a b"], ["V1."]])
+def test_roi_names_are_checked_without_the_schema_too(names):
+    """configuration.check refuses them itself (e.g. for a config validated elsewhere), naming the key."""
+    from encoding_models import configuration
+    with pytest.raises(configuration.ConfigError, match=r"'rois'.*letters, digits"):
+        configuration._check_roi_names(names, {})
+    with pytest.raises(configuration.ConfigError, match=r"'merged_rois\..*letters, digits"):
+        configuration._check_roi_names([], {names[0]: ["V1v"]})
+
+
+def test_smallest_allowed_stats_counts_and_unmasked_maps_without_stats_are_accepted(tmp_path, small_subject):
+    for stats_cfg, maps in (({"bootstrap": 40, "permutations": 19}, {"enabled": True}),
+                            ({"bootstrap": 999, "permutations": 999, "fdr_q": 0.001}, {"enabled": True}),
+                            ({"enabled": False}, {"enabled": True, "mask": "none"}),
+                            ({"enabled": False}, {"enabled": False})):
+        cfg = _subject(tmp_path, small_subject)
+        cfg.update(stats=stats_cfg, maps=maps)
+        cfg["subjects"][SUBJECT]["urls"]["pycortex_db"] = "file:///nonexistent/pycortex_db.zip"   # maps need one
+        _parse_check(cfg)
+
+
 def test_lambdas_yaml_reads_as_strings_are_accepted(tmp_path, small_subject):
     cfg = _subject(tmp_path, small_subject)
     wd = tmp_path / "wd"
@@ -171,3 +226,19 @@ def test_lambdas_yaml_reads_as_strings_are_accepted(tmp_path, small_subject):
         fh.write("ridge:\n  lambdas: [1e-3, 1e2, 1.0e4]\n")      # PyYAML reads 1e-3 and 1e2 as strings
     res = snakemake(wd, "-n", check=False)
     assert res.returncode == 0, (res.stdout + res.stderr)[-2000:]
+
+
+def test_permutations_capped_below_the_fdr_level_are_refused(tmp_path):
+    """Issue 20: the validation set caps the permutations at n_val - 1 (stored as attrs);
+    when that cap leaves the smallest p-value above stats.fdr_q, the summaries refuse
+    rather than report 0 significant voxels."""
+    from encoding_models.io import write_h5
+    from encoding_models.stages.summaries import check_reachable
+    ok, capped = tmp_path / "ok.h5", tmp_path / "capped.h5"
+    write_h5(str(ok), {"p_r2": np.ones(3)}, attrs={"n_permutations": 19, "n_permutations_requested": 1000, "n_val": 20})
+    write_h5(str(capped), {"p_r2": np.ones(3)}, attrs={"n_permutations": 18, "n_permutations_requested": 1000,
+                                                        "n_val": 19})
+    check_reachable(str(ok), 0.05)
+    with pytest.raises(ValueError, match=r"capped.h5: only 18 permutations are possible with 19 validation images"):
+        check_reachable(str(capped), 0.05)
+    check_reachable(str(capped), 0.1)

@@ -74,16 +74,16 @@ def test_power_on_clear_signal():
     y, pred = noise_pair(3, 300, 1000, gain=1.0)
     res = stats.permutation_test_r2(y, pred, n_permutations=1000, seed=0)
     q = stats.bh_q_values(res.p)
-    assert stats.significant(q, 0.05).mean() > 0.99
+    assert np.mean(q <= 0.05) > 0.99       # the test's power (noise_pair's offsets make many R2 < 0)
 
 
 def test_fdr_share_of_null_voxels_below_q():
     n_null, n_sig = 3000, 3000
     gain = np.concatenate([np.zeros(n_null), np.linspace(0.1, 0.6, n_sig)])
     y, pred = noise_pair(5, 200, n_null + n_sig, gain=gain)
-    p = stats.permutation_test_r2(y, pred, n_permutations=1000, seed=1).p
+    res = stats.permutation_test_r2(y, pred, n_permutations=1000, seed=1)
     for q in (0.05, 0.1, 0.2):
-        sig = stats.significant(stats.bh_q_values(p), q)
+        sig = stats.bh_q_values(res.p) <= q      # BH's rejections (R2 may be < 0: noise_pair's offsets)
         assert sig[n_null:].sum() > 400
         assert sig[:n_null].sum() / sig.sum() <= q
 
@@ -206,9 +206,9 @@ def test_noise_layer_has_no_significant_unique_variance():
     fit = lambda x: ridge_predictions(x[trn], x[val], y[trn])
     out = stats.pair_bootstrap(y[val], fit(xa), fit(xb), fit(np.hstack([xa, xb])), n_boot=500, seed=0)
     q = 0.05
-    sig_a = stats.significant(stats.bh_q_values(out["p_unique_a"]), q)
+    sig_a = stats.significant(stats.bh_q_values(out["p_unique_a"]), out["unique_a"], q)
     assert sig_a.sum() <= q * n_vox                   # all null: BH allows about none
-    assert stats.significant(stats.bh_q_values(out["p_unique_b"]), q).mean() > 0.5
+    assert stats.significant(stats.bh_q_values(out["p_unique_b"]), out["unique_b"], q).mean() > 0.5
 
 
 def test_general_components():
@@ -252,9 +252,26 @@ def test_fdr_equals_scipy_and_keeps_nan():
     ok = ~np.isnan(p_nan)
     assert np.array_equal(np.isnan(q), ~ok)
     assert np.array_equal(q[ok], scipy.stats.false_discovery_control(p_nan[ok], method="bh"))
-    sig = stats.significant(q, 0.05)
+    sig = stats.significant(q, np.ones_like(q), 0.05)
     assert sig.dtype == bool and not sig[~ok].any()
     assert np.array_equal(sig[ok], q[ok] <= 0.05)
+
+
+def test_significant_means_a_positive_value_the_test_rejects():
+    """Issue 20: the permutation test rejects "no information", not "R2 <= 0"; a voxel
+    is significant only where q <= level and the tested value is > 0 (NaN: never)."""
+    q = np.array([0.01, 0.01, 0.01, 0.01, 0.2, np.nan, 0.01])
+    values = np.array([0.3, -0.05, 0.0, np.nan, 0.4, 0.5, 1e-9])
+    assert stats.significant(q, values, 0.05).tolist() == [True, False, False, False, False, False, True]
+    with pytest.raises(ValueError, match="shape"):
+        stats.significant(q, values[:3], 0.05)
+    # a real case: predictions correlated with y but scaled far too large reject the
+    # permutation null with R2 < 0
+    y, pred = noise_pair(6, 200, 300, gain=1.0)
+    res = stats.permutation_test_r2(y, 5 * pred, n_permutations=500)
+    q_r2 = stats.bh_q_values(res.p)
+    assert np.all(q_r2 <= 0.05) and np.all(res.r2 < 0)
+    assert not stats.significant(q_r2, res.r2, 0.05).any()
     assert np.isnan(stats.bh_q_values(np.full(3, np.nan))).all()
 
 
@@ -269,3 +286,45 @@ def test_tail_values_equal_topk(k, largest):
     xt = torch.as_tensor(x)
     got = stats._tail_values(xt, k, largest)
     assert torch.equal(got, torch.topk(xt, k, dim=1, largest=largest, sorted=True).values)
+
+
+# ------------------------------------------------------------------ ridge.batch_size, end to end
+def test_batch_size_changes_values_only_at_rounding_level():
+    """Issue 20: what ridge.batch_size changes, through cross products, fits and statistics
+    as the workflow runs them: the chosen lambdas and the p- and q-values are identical;
+    X'Y, R2 and weights (and so partitions and intervals) agree to rounding, not
+    necessarily bitwise (GEMMs round a column by the width of the call)."""
+    from encoding_models import penalty, ridge
+    rng = np.random.default_rng(11)
+    n_trn, n_hold, n_val, p, n_vox = 300, 60, 120, 20, 1300
+    x = np.concatenate([rng.standard_normal((n_trn + n_hold + n_val, p)), np.ones((n_trn + n_hold + n_val, 1))], 1)
+    x = x.astype(np.float32).astype(np.float64)
+    y = (x[:, :p] @ rng.standard_normal((p, n_vox)) * rng.uniform(0, 0.3, n_vox)
+         + rng.standard_normal((x.shape[0], n_vox))).astype(np.float32)
+    xs = np.split(x, [n_trn, n_trn + n_hold])
+    ys = np.split(y, [n_trn, n_trn + n_hold])
+    lambdas = penalty.reference_lambdas()
+
+    def run(batch):
+        xty = [ridge.cross_products(xs[i], ys[i], batch_size=batch) for i in (0, 1)]
+        fit = ridge.fit_ridge(*xs, *ys, lambdas, xty_trn=xty[0], xty_holdout=xty[1], batch_size=batch)
+        pred = xs[2] @ fit.weights
+        perm = stats.permutation_test_r2(ys[2], pred, n_permutations=300, seed=2, batch_size=batch)
+        half = ridge.fit_ridge(xs[0][:, 10:], xs[1][:, 10:], xs[2][:, 10:], *ys, lambdas, batch_size=batch)
+        boot = stats.pair_bootstrap(ys[2], xs[2][:, 10:] @ half.weights, pred, pred, n_boot=200, seed=2,
+                                    batch_size=batch)
+        return xty, fit, perm, boot
+
+    a, b = run(64), run(2048)
+    assert np.array_equal(a[1].best_index, b[1].best_index)                 # lambdas identical
+    assert np.array_equal(a[2].p, b[2].p)                                   # p identical
+    assert np.array_equal(stats.bh_q_values(a[2].p), stats.bh_q_values(b[2].p))
+    for key in ("p_unique_a", "p_unique_b"):
+        assert np.array_equal(a[3][key], b[3][key])
+        assert np.array_equal(stats.bh_q_values(a[3][key]), stats.bh_q_values(b[3][key]))
+    for u, v in zip(a[0], b[0]):                                            # X'Y to rounding
+        np.testing.assert_allclose(u, v, rtol=1e-12, atol=1e-12 * np.abs(u).max())
+    np.testing.assert_allclose(a[1].r2, b[1].r2, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(a[1].weights, b[1].weights, rtol=1e-9, atol=1e-12)
+    for key in ("unique_a", "unique_b", "shared", "unique_a_ci", "shared_ci"):
+        np.testing.assert_allclose(a[3][key], b[3][key], rtol=0, atol=1e-12)

@@ -80,7 +80,8 @@ def test_fdr_share_of_null_voxels_and_power(demo_run):
     sig_preferred = np.zeros(null.size, dtype=bool)
     n_sig = n_false = 0
     for li, layer in enumerate(LAYERS):
-        sig = stats.significant(_stats(demo_run, layer)["q_r2"], Q)
+        st = _stats(demo_run, layer)
+        sig = stats.significant(st["q_r2"], st["r2"], Q)
         n_sig += sig.sum()
         n_false += (sig & null).sum()
         assert (sig & null).sum() / max(sig.sum(), 1) <= Q
@@ -99,16 +100,56 @@ def test_summaries_count_significant_voxels(demo_run):
     q1 = pd.read_csv(os.path.join(base, "summary", "layer_r2.tsv"), sep="\t")
     for row in q1.itertuples():
         st = _stats(demo_run, row.layer)
-        sig = stats.significant(st["q_r2"], Q)[members[row.roi] & ~np.isnan(st["r2"])]   # over defined voxels
+        r2 = read_h5(os.path.join(base, "fits", f"{row.layer}.h5"), ["r2"])["r2"]
+        sig = stats.significant(st["q_r2"], r2, Q)[members[row.roi] & ~np.isnan(r2)]   # over defined voxels
         assert row.n_significant == sig.sum()
         np.testing.assert_allclose(row.fraction_significant, sig.mean())
     q4 = pd.read_csv(os.path.join(base, "summary", "partition.tsv"), sep="\t")
     for row in q4.sample(20, random_state=1).itertuples():
         st = read_h5(os.path.join(base, "stats", "partition", f"{row.pair}.h5"))
+        part = read_h5(os.path.join(base, "partition", f"{row.pair}.h5"))
         for key in ("unique_a", "unique_b"):
-            sig = stats.significant(st[f"q_{key}"], Q)[members[row.roi]]
+            sig = stats.significant(st[f"q_{key}"], part[key], Q)[members[row.roi]]
             assert getattr(row, f"n_significant_{key}") == sig.sum()
             np.testing.assert_allclose(getattr(row, f"fraction_significant_{key}"), sig.mean())
+
+
+def test_no_voxel_with_r2_at_or_below_zero_is_counted_or_drawn_as_significant(demo_run):
+    """Issue 20: "significant" is a positive value the test rejects (q <= fdr_q and value
+    > 0), in the summary tables and in the masks of every masked map; the raw q-values
+    still reject some voxels with R2 <= 0 (the permutation null is "no information")."""
+    from encoding_models.stages.maps import significance_blank
+    base = _base(demo_run)
+    q1 = pd.read_csv(os.path.join(base, "summary", "layer_r2.tsv"), sep="\t").set_index(["roi", "layer"])
+    q4 = pd.read_csv(os.path.join(base, "summary", "partition.tsv"), sep="\t").set_index(["roi", "pair"])
+    fits = {m: os.path.join(base, "fits", f"{m}.h5") for m in LAYERS}
+    stats_files = {m: os.path.join(base, "stats", f"{m}.h5") for m in LAYERS + [f"{a}+{b}" for a, b in PAIRS]}
+    r2 = {layer: read_h5(fits[layer], ["r2"])["r2"] for layer in LAYERS}
+    rejected_at_or_below_zero = {}
+    for layer in LAYERS:
+        q = _stats(demo_run, layer)["q_r2"]
+        rejected_at_or_below_zero[layer] = int(((q <= Q) & (r2[layer] <= 0)).sum())
+        positive = int(((q <= Q) & (r2[layer] > 0)).sum())
+        assert q1.loc[("all", layer), "n_significant"] == positive
+        kept = ~significance_blank(fits[layer], "r2", [stats_files[layer]], "q_r2", Q)
+        assert kept.sum() == positive and np.all(r2[layer][kept] > 0)
+    print("raw q <= 0.05 with R2 <= 0 (not significant now):", rejected_at_or_below_zero)
+    assert sum(rejected_at_or_below_zero.values()) > 0      # the case exists on the demo
+    best_path = os.path.join(base, "best_layer.h5")
+    best = read_h5(best_path, ["best_layer"])["best_layer"]
+    kept = ~significance_blank(best_path, "best_layer", [stats_files[layer] for layer in LAYERS], "q_r2", Q)
+    assert kept.any() and np.all(np.stack([r2[layer] for layer in LAYERS])[best[kept], np.flatnonzero(kept)] > 0)
+    for a, b in PAIRS:
+        path = os.path.join(base, "partition", f"{a}+{b}.h5")
+        part = read_h5(path)
+        pair_stats = os.path.join(base, "stats", "partition", f"{a}+{b}.h5")
+        for key in ("unique_a", "unique_b"):
+            q = read_h5(pair_stats, [f"q_{key}"])[f"q_{key}"]
+            kept = ~significance_blank(path, key, [pair_stats], f"q_{key}", Q)
+            assert np.all(part[key][kept] > 0)
+            assert q4.loc[("all", f"{a}+{b}"), f"n_significant_{key}"] == ((q <= Q) & (part[key] > 0)).sum()
+        kept = ~significance_blank(path, "r2_joint", [stats_files[f"{a}+{b}"]], "q_r2", Q)
+        assert np.all(part["r2_joint"][kept] > 0)
 
 
 def test_masked_and_r2_over_nc_maps_exist(demo_run):
@@ -136,7 +177,7 @@ def test_a_stats_change_reruns_only_statistics_summaries_and_maps(demo_run):
 
 
 def test_stats_off_runs_no_stats_jobs(tmp_path):
-    write_config(tmp_path, small_config("store", stats={"enabled": False}))
+    write_config(tmp_path, small_config("store", stats={"enabled": False}, maps={"enabled": True, "mask": "none"}))
     counts = job_counts(snakemake(tmp_path, "-n").stdout)
     assert "stats_model" not in counts and "stats_partition" not in counts and counts["fit"] == 15
 
@@ -147,8 +188,9 @@ def test_noise_layer_unique_variance_is_not_found(store, tmp_path):
     write_config(tmp_path, small_config(store, layers=["Conv1", "Noise"], maps=False))
     snakemake(tmp_path, "-c2")
     st = read_h5(os.path.join(_base(tmp_path), "stats", "partition", "Conv1+Noise.h5"))
-    sig_noise = stats.significant(st["q_unique_b"], Q)
-    sig_conv1 = stats.significant(st["q_unique_a"], Q)
+    part = read_h5(os.path.join(_base(tmp_path), "partition", "Conv1+Noise.h5"))
+    sig_noise = stats.significant(st["q_unique_b"], part["unique_b"], Q)
+    sig_conv1 = stats.significant(st["q_unique_a"], part["unique_a"], Q)
     print(f"unique Noise significant in {sig_noise.sum()} of {sig_noise.size} voxels; unique Conv1 in {sig_conv1.sum()}")
     assert sig_noise.sum() <= Q * sig_noise.size
     assert sig_conv1.sum() > 0.1 * sig_conv1.size   # Conv1 itself is found (720 of 3500 on the test demo)

@@ -265,3 +265,43 @@ def test_every_path_pattern_is_defined_once():
     patterns = [v for k, v in vars(layout).items() if k.isupper() and isinstance(v, str) and "/" in v]
     patterns += [v for d in (layout.INPUTS, layout.LOG, layout.FIGURES) for v in d.values()]
     assert len(patterns) == len(set(patterns))
+
+
+def test_every_job_has_its_own_log_whatever_the_names():
+    """Issue 20: layers [A, partition_A, B] made stats_model (model partition_A+B) and
+    stats_partition (pair A+B) declare one log. Each rule with wildcards logs into a folder
+    no other pattern's text starts with, and joins its wildcard values with '/' or '+'
+    (characters no name may hold), so the values can be read back from the path."""
+    import re
+    from encoding_models import layout
+    texts = {rule: p.replace("{subject}", "S") for rule, p in layout.LOG.items()}
+    static = {rule: t.split("{")[0] for rule, t in texts.items()}
+    for rule, t in texts.items():
+        parts = re.split(r"\{[a-z_]+\}", t)
+        if len(parts) == 1:
+            continue
+        assert static[rule].endswith("/"), (rule, t)
+        assert all(sep in ("/", "+") for sep in parts[1:-1]) and parts[-1] == ".log", (rule, t)
+        for other, o in texts.items():
+            if other != rule:
+                assert not o.startswith(static[rule]) and not static[rule].startswith(static[other] + "/"), (rule, other)
+
+
+def test_names_that_once_shared_a_log_dry_run(tmp_path):
+    """A dry run with layer and set names whose jobs once declared the same log file
+    (stats_model vs stats_partition, map_r2 vs map_r2_over_nc, stats_model vs
+    stats_partition_set): no two jobs of the dry run name the same log file (Snakemake
+    9 does not refuse that itself: two such jobs would write one file at once)."""
+    import collections
+    layers = ["A", "partition_set_A", "partition_A", "B", "over_nc_B", "C"]
+    cfg = small_config("store", layers=layers, partition_sets=[["A", "B", "C"], ["partition_set_A", "B", "C"]])
+    cfg["subjects"]["demo"]["demo"]["layers"] = layers
+    write_config(tmp_path, cfg)
+    res = snakemake(tmp_path, "-n", check=False)
+    assert res.returncode == 0, (res.stdout + res.stderr)[-3000:]
+    counts = job_counts(res.stdout)
+    assert counts["stats_model"] == counts["fit"] and counts["stats_partition_set"] == 2
+    logs = [line.split("log:", 1)[1].strip() for line in res.stdout.splitlines() if line.strip().startswith("log:")]
+    assert len(logs) == sum(counts[r] for r in counts if r != "all")
+    shared = {log: n for log, n in collections.Counter(logs).items() if n > 1}
+    assert not shared, shared

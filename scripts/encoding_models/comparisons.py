@@ -91,3 +91,50 @@ def describe(values) -> dict:
         return {**out, "min": np.nan, "median": np.nan, "max": np.nan}
     return {**out, "min": float(np.min(defined)), "median": float(np.median(defined)),
             "max": float(np.max(defined))}
+
+
+# ------------------------------------------------------------------ rounding level
+# Unit roundoff of the precision the inputs (betas and features) are stated in.
+INPUT_UNIT_ROUNDOFF = {"float32": 2.0 ** -24, "float64": 2.0 ** -53}
+ROUNDING_FACTOR = 4.0     # as stats.ROUNDING_FACTOR: the bootstrap's bound on a sum of n products
+
+
+def rounding_bound(precision: str, n_val: int, coef_abs_sum: float = 1.0) -> float:
+    """Magnitude (R2 units, fraction of variance) at or below which a value that is a
+    combination sum_m c_m R2_m of validation R2s (a layer's R2: coef_abs_sum 1; a unique
+    part: 2; shared variance: 3) is not resolved: shown as ~0 in tables and 0 in figures.
+
+    The larger of two bounds, each per unit of 1 - R2 = SSres/SStot (taken as 1: the
+    values in question are R2s near 0):
+    - arithmetic: R2 is computed in float64 from sums over the n_val validation images,
+      each with a relative error of at most about n_val eps64; ROUNDING_FACTOR n_val eps64
+      sum|c_m| is the bound the bootstrap uses (``stats``) for "component > 0";
+    - inputs: betas and features are stated to ``precision`` (float32 by default, unit
+      roundoff u = 2^-24); rounding every validation response by u moves SSres and SStot
+      by up to 2u each relative to themselves, so an R2 near 0 moves by up to 4u, and a
+      combination by 4u sum|c_m|: a difference of R2s smaller than that is below what the
+      inputs resolve (two runs that round the inputs differently can disagree on its sign).
+    With float32 inputs and a unique part: 4 * 2^-24 * 2 = 4.8e-7; with float64 inputs and
+    300 validation images: 4 * 300 * 2^-52 * 2 = 5.3e-13.
+    """
+    eps64 = float(2.0 ** -52)
+    arithmetic = ROUNDING_FACTOR * int(n_val) * eps64 * coef_abs_sum
+    inputs = ROUNDING_FACTOR * INPUT_UNIT_ROUNDOFF[precision] * coef_abs_sum
+    return max(arithmetic, inputs)
+
+
+# sum |c_m| of each value the summaries report, in R2s of single and joint models
+COEF_ABS_SUM = {"r2": 1.0, "r2_joint": 1.0, "unique_a": 2.0, "unique_b": 2.0, "shared": 3.0}
+
+
+def at_rounding_level(value, bound) -> bool:
+    """Whether a (finite) value is no larger in magnitude than its rounding bound."""
+    return value is not None and np.isfinite(value) and abs(float(value)) <= bound
+
+
+def zero_rounding(values, bound):
+    """Values (scalar or array) with those no larger in magnitude than the bound set to 0
+    (NaN stays NaN): what the figures draw."""
+    v = np.asarray(values, dtype=np.float64)
+    out = np.where(np.abs(v) <= bound, 0.0, v)
+    return float(out) if out.ndim == 0 else out

@@ -6,6 +6,7 @@ pycortex. Every problem raises one ConfigError naming the config key.
 from __future__ import annotations
 
 import math
+import re
 
 from . import layout
 from .penalty import banded_reference_lambdas, check_lambdas, parse_lambdas, reference_lambdas
@@ -28,6 +29,7 @@ def check(config):
     layers = list(config["layers"])
     rois = list(config["rois"])
     merged = dict(config.get("merged_rois", {}))
+    _check_roi_names(rois, merged)
     dup = sorted({layer for layer in layers if layers.count(layer) > 1})
     if dup:
         raise ConfigError("layers", f"layer(s) listed more than once: {dup}")
@@ -48,6 +50,9 @@ def check(config):
             missing = [layer for layer in layers if layer not in s["urls"]["features"]]
             if missing:
                 raise ConfigError(f"subjects.{subject}.urls.features", f"no URL for layer(s) {missing}")
+            if config.get("maps", {}).get("enabled", True) and not s["urls"].get("pycortex_db"):
+                raise ConfigError(f"subjects.{subject}.urls.pycortex_db", "maps need the subject's pycortex database "
+                                                                          "(a zip): add its URL, or set maps.enabled: false")
         for name, parts in merged.items():
             unknown = [p for p in parts if p not in defined]
             if unknown:
@@ -74,10 +79,74 @@ def check(config):
     if not isinstance(batch, int) or isinstance(batch, bool):
         raise ConfigError("ridge.batch_size", f"must be a whole number of voxels, got {batch!r}")
     _check_maps(config.get("maps", {}))
+    _check_stats(config)
     group_subjects(config)
 
 
+# ROI names become path parts (results/<subject>/rois/<roi>/...) and wildcard values, as
+# layer and subject names do: the same characters only (the schema says so too).
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+def _check_roi_names(rois, merged):
+    bad = [r for r in rois if not isinstance(r, str) or not NAME_PATTERN.match(r)]
+    if bad:
+        raise ConfigError("rois", f"ROI name(s) {bad} may only hold letters, digits, '_' and '-'")
+    for name, parts in merged.items():
+        if not isinstance(name, str) or not NAME_PATTERN.match(name):
+            raise ConfigError(f"merged_rois.{name}", "a merged ROI's name may only hold letters, digits, '_' and '-'")
+        bad = [p for p in parts if not isinstance(p, str) or not NAME_PATTERN.match(p)]
+        if bad:
+            raise ConfigError(f"merged_rois.{name}", f"ROI name(s) {bad} may only hold letters, digits, '_' and '-'")
+
+
+# The stated level of every bootstrap interval (stats_partition, stats_partition_set).
+CONFIDENCE = 0.95
+
+
+def min_bootstrap(fdr_q: float) -> int:
+    """The fewest bootstrap samples whose numbers mean what they say: a two-sided
+    CONFIDENCE percentile interval needs at least one sample in each tail,
+    B * (1 - CONFIDENCE) / 2 >= 1, i.e. B >= 2 / (1 - CONFIDENCE) = 40 (fewer give an
+    interval of the extreme samples, or of zero width); and the smallest one-sided
+    p-value, 1 / (1 + B), must reach fdr_q, i.e. B >= 1 / fdr_q - 1."""
+    return max(math.ceil(2 / (1 - CONFIDENCE) - 1e-9), min_permutations(fdr_q))
+
+
+def min_permutations(fdr_q: float) -> int:
+    """The fewest permutations (or bootstrap samples) for which a voxel can be significant
+    at fdr_q at all: the smallest p-value 1 / (1 + n) must be <= fdr_q (BH's q-value
+    is never below the smallest p), i.e. n >= 1 / fdr_q - 1."""
+    return max(1, math.ceil(1 / fdr_q - 1 - 1e-9))
+
+
+def _check_stats(config):
+    s = config["stats"]
+    if not s["enabled"]:
+        maps = config.get("maps", {})
+        if maps.get("enabled", True) and maps.get("mask", "fdr") == "fdr":
+            raise ConfigError("maps.mask", "'fdr' masks maps with the statistics, but stats.enabled is false: the maps "
+                                           "would be drawn unmasked under captions that say non-significant voxels "
+                                           "are blank; set maps.mask: none, or stats.enabled: true")
+        return
+    q = s["fdr_q"]
+    need = min_permutations(q)
+    if s["permutations"] < need:
+        raise ConfigError("stats.permutations", f"{s['permutations']} permutations give p-values of at least "
+                                                f"1/{s['permutations'] + 1} = {1 / (s['permutations'] + 1):.3g}, above "
+                                                f"stats.fdr_q = {q:g}: no voxel could be significant; use at least {need}")
+    need = min_bootstrap(q)
+    if s["bootstrap"] < need:
+        raise ConfigError("stats.bootstrap", f"{s['bootstrap']} bootstrap samples are too few for a "
+                                             f"{CONFIDENCE:.0%} two-sided percentile interval (each tail needs a "
+                                             f"sample: at least 2/(1-{CONFIDENCE}) = 40) and a one-sided p-value "
+                                             f"that can reach stats.fdr_q = {q:g} (1/(1+B) <= fdr_q); use at least {need}")
+
+
 # ------------------------------------------------------------------ group level
+SYNTHETIC_SOURCES = ("demo", "demo_images")    # subjects whose data the workflow makes up
+
+
 def group_subjects(config) -> list:
     """The subjects of the group stage (``group.subjects``, default every subject, in
     config order). Raises ConfigError for unknown names and for a group that would pool
@@ -92,9 +161,8 @@ def group_subjects(config) -> list:
         if unknown:
             raise ConfigError(key, f"subject(s) {unknown} are not configured under 'subjects' {subjects}")
         chosen = [s for s in subjects if s in chosen]
-    kinds = {("demo" if config["subjects"][s]["source"] == "demo" else "real") for s in chosen}
-    if len(chosen) > 1 and len(kinds) > 1:
-        demo = [s for s in chosen if config["subjects"][s]["source"] == "demo"]
+    demo = [s for s in chosen if config["subjects"][s]["source"] in SYNTHETIC_SOURCES]
+    if len(chosen) > 1 and 0 < len(demo) < len(chosen):
         raise ConfigError(key, f"the group would pool demo (synthetic) subjects {demo} with real ones "
                                f"{[s for s in chosen if s not in demo]}; list the subjects to pool in group.subjects")
     return chosen

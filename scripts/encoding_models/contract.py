@@ -10,11 +10,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .layout import ALL_VOXELS, ROI_GROUPS
+from .layout import ALL_VOXELS, CHECKSUM_SUFFIX, ROI_GROUPS
 from . import safe_npy
 ROI_INFO_KEYS = ("voxel_mask", "brain_nii_shape", "noise_ceiling_avgreps",
                  *[k for pair in ROI_GROUPS.values() for k in pair])
 IMAGE_INFO_COLUMNS = ("unique_ims", "n_reps", "shared1000")
+IMAGE_ID_COLUMN = "unique_ims"   # the image's NSD id: one row per image, never twice
 BETAS_DATASET = "/betas"
 FEATURES_DATASET = "features"
 
@@ -28,8 +29,14 @@ class DataContractError(ValueError):
 
 
 def _exists(path):
+    """The file exists and, if it was downloaded, still has the sha256 recorded beside it."""
+    from .download import ChangedInput, check_recorded
     if not os.path.isfile(path):
         raise DataContractError(path, "file is missing")
+    try:
+        check_recorded(str(path), CHECKSUM_SUFFIX)
+    except ChangedInput as e:
+        raise DataContractError(path, e.problem) from None
 
 
 def _h5_dataset(path, name):
@@ -110,6 +117,14 @@ def load_image_info(path):
     reps = info["n_reps"]
     if not np.issubdtype(reps.dtype, np.integer) or (reps < 0).any():
         raise DataContractError(path, "column 'n_reps' must hold non-negative integers")
+    ids = info[IMAGE_ID_COLUMN]
+    dup = ids[ids.duplicated(keep=False)]
+    if len(dup):
+        groups = [(v, rows.tolist()) for v, rows in dup.groupby(dup, sort=False).groups.items()]
+        shown = "; ".join(f"{v} in rows {rows}" for v, rows in groups[:5])
+        raise DataContractError(path, f"{len(groups)} image id(s) of column '{IMAGE_ID_COLUMN}' appear in more than "
+                                      f"one row (rows counted from 0 after the header): {shown}"
+                                      + (" ..." if len(groups) > 5 else "") + "; each image must have one row")
     return info
 
 

@@ -90,6 +90,8 @@ def install_subject(store, subject, zip_path=None, ready_file=None):
     store = prepare_store(store, subjects=("S1",) if zip_path is None else ())
     target = os.path.join(path(STORE_DB, store=store), subject)
     if zip_path is not None:
+        from .download import check_recorded
+        check_recorded(zip_path)          # a downloaded zip must still be what was verified
         with store_lock(store):
             if not os.path.isdir(target):
                 with tempfile.TemporaryDirectory(dir=path(STORE_DB, store=store)) as tmp:

@@ -69,27 +69,102 @@ def content_problem(name, head: bytes):
     return None
 
 
-def _read_record(path):
+def file_stamp(path):
+    """(size, mtime in ns) of a file: recorded with its sha256, so that a file whose stamp
+    has not changed need not be hashed again before use."""
+    st = os.stat(path)
+    return st.st_size, st.st_mtime_ns
+
+
+def read_record(path):
+    """(sha256, stamp or None) of a checksum record, or (None, None) if it cannot be read.
+
+    A record is ``sha256sum``'s line ``<sha256>  <name>``, then a comment line
+    ``# size=<bytes> mtime_ns=<ns>`` (``sha256sum -c`` skips it) giving the file's stamp
+    when it was verified; records without it (older ones) make every check hash the file.
+    """
     try:
         with open(path) as fh:
-            return fh.read().split()[0]
-    except (OSError, IndexError):
-        return None
+            lines = fh.read().splitlines()
+        digest = lines[0].split()[0]
+    except (OSError, IndexError, UnicodeDecodeError):
+        return None, None
+    stamp = None
+    for line in lines[1:]:
+        fields = dict(f.split("=", 1) for f in line.lstrip("#").split() if "=" in f)
+        try:
+            stamp = int(fields["size"]), int(fields["mtime_ns"])
+        except (KeyError, ValueError):
+            continue
+    return digest, stamp
 
 
-def _write_record(path, digest, name):
+def _write_record(path, digest, name, stamp=None):
     with atomic_path(path) as tmp, open(tmp, "w") as fh:
         fh.write(f"{digest}  {os.path.basename(name)}\n")
+        if stamp is not None:
+            fh.write(f"# size={stamp[0]} mtime_ns={stamp[1]}\n")
+
+
+def _refuse_links(*paths):
+    links = [p for p in paths if os.path.islink(p)]
+    if links:
+        raise DownloadError(f"{links[0]}: is a symbolic link; the download store keeps only the files it fetched "
+                            "(a link's target can change behind its record): delete it to download the file again")
 
 
 def verified_copy(stored, sha256=None):
-    """The sha256 of the stored file if it verifies (matches its record and the pin), else None."""
-    recorded = _read_record(stored + ".sha256")
+    """The sha256 of the stored file if it verifies (matches its record and the pin), else None.
+
+    Cheap when nothing changed: a file whose size and mtime are those recorded with its
+    sha256 is not hashed again; otherwise it is, and a mismatch means fetching it again.
+    A symbolic link in the store (file or record) is refused (DownloadError).
+    """
+    _refuse_links(stored, stored + ".sha256")
+    recorded, stamp = read_record(stored + ".sha256")
     if recorded is None or not os.path.isfile(stored) or (sha256 and recorded != sha256.lower()):
         return None
+    if stamp is not None and stamp == file_stamp(stored):
+        return recorded
     if sha256_of(stored) != recorded:
         log.warning("%s: does not match its recorded sha256, fetching it again", stored)
         return None
+    _write_record(stored + ".sha256", recorded, stored, file_stamp(stored))
+    return recorded
+
+
+class ChangedInput(ValueError):
+    """An input file no longer matches the sha256 recorded when it was downloaded.
+    str() names the file and the problem."""
+
+    def __init__(self, path, problem):
+        self.path, self.problem = str(path), problem
+        super().__init__(f"{path}: {problem}")
+
+
+def check_recorded(path, suffix=".sha256"):
+    """Verify an input file against the checksum record beside it (``<path>.sha256``,
+    written by ``download``) before it is used; return its sha256, or None where there is
+    no record (a file that was not downloaded, e.g. the demo's).
+
+    Cheap: when the file's size and mtime are those recorded, it is not hashed again.
+    Raises ChangedInput (naming the file and the record) when the file's sha256 differs
+    from the recorded one: the file changed after it was verified (a byte flipped in the
+    store, whose file it is a hard link of, or an edit by hand).
+    """
+    record = path + suffix
+    if not os.path.lexists(record):
+        return None
+    recorded, stamp = read_record(record)
+    if recorded is None:
+        raise ChangedInput(path, f"its checksum record {record} cannot be read; delete both to download it again")
+    if stamp is not None and os.path.isfile(path) and stamp == file_stamp(path):
+        return recorded
+    actual = sha256_of(path)
+    if actual != recorded:
+        raise ChangedInput(path, f"sha256 {actual} differs from {recorded}, recorded in {record} when it was "
+                                 "downloaded: the file changed since (it is a hard link of the copy in "
+                                 "resources/.downloads); delete it to download it again")
     return recorded
 
 
@@ -176,9 +251,9 @@ def download(url, path, *, sha256=None, sha256_record=None, stored=None, **fetch
     else:
         digest = fetch(url, stored or path, sha256=sha256, label=path, **fetch_options)
         if stored:
-            _write_record(stored + ".sha256", digest, stored)
+            _write_record(stored + ".sha256", digest, stored, file_stamp(stored))
     if stored:
         link_into_place(stored, path)
     if sha256_record:
-        _write_record(sha256_record, digest, path)
+        _write_record(sha256_record, digest, path, file_stamp(path))
     return digest

@@ -46,6 +46,7 @@ ROI_SUMMARY = f"{RESULTS}/rois/{{roi}}/summary.tsv"
 ROI_OVERVIEW = f"{RESULTS}/rois/{{roi}}/overview.png"
 MAP_CACHE_OK = f"{RESULTS}/maps/.pycortex_cache.ok"
 ROI_OUTLINES = f"{RESULTS}/maps/roi_outlines.json"
+ROI_OVERLAY = f"{RESULTS}/maps/roi_overlay.npz"   # pycortex's overlay.svg ROIs as an RGBA image (empty: none drawn)
 MAP_BEST_LAYER = f"{RESULTS}/maps/best_layer.png"
 MAP_R2 = f"{RESULTS}/maps/r2/{{layer}}.png"
 MAP_R2_OVER_NC = f"{RESULTS}/maps/r2_over_nc/{{layer}}.png"
@@ -54,9 +55,22 @@ MAP_PARTITION_SET = f"{RESULTS}/maps/partition_sets/{{pset}}/{{component}}.png"
 FIGURES = {"partition": f"{RESULTS}/figures/partition_by_roi.png",
            "best_layer": f"{RESULTS}/figures/best_layer_by_roi.png"}
 BENCHMARK = f"{RESULTS}/benchmarks/{{job}}.tsv"
+
+
+def report_copy(path: str, subject: str = None) -> str:
+    """The path of the report's lighter copy of a figure of results/{subject}/ (``maps.report_png``):
+    the same path under results/{subject}/report/images/; the full-resolution figure stays where it is.
+    path: a pattern (subject None) or a subject's path."""
+    base = RESULTS if subject is None else RESULTS.format(subject=subject)
+    if not path.startswith(f"{base}/"):
+        raise ValueError(f"{path} is not under {base}/")
+    return f"{base}/report/images/{path[len(base) + 1:]}"
+
 # Report pages: the answers per subject, the methods and provenance of the run, and a
 # static pycortex WebGL viewer per subject (a folder; serve it over HTTP).
 REPORT_OVERVIEW = f"{RESULTS}/report/overview.html"
+# the answers as an HTML fragment, which the report's first page (workflow/report/workflow.rst) includes
+REPORT_ANSWERS = f"{RESULTS}/report/answers.html"
 REPORT_PROVENANCE = "results/report/methods_provenance.html"
 VIEWER = f"{RESULTS}/viewer"
 VIEWER_INDEX = "index.html"
@@ -77,6 +91,10 @@ COMMON_VALIDATION = f"{GROUP}/common_validation.tsv"
 LOCAL_CHECK = f"{RESULTS}/inputs/{{name}}.sha256"
 
 # ------------------------------------------------------------------ logs
+# One log per job, whatever the names: every rule with wildcards logs into a folder of its
+# own, and its wildcard values are joined by '/' or '+' (characters no layer, subject,
+# ROI or partition-set name holds), so two jobs can never share a log file
+# (tests/test_workflow.py checks the patterns and a dry run with colliding-looking names).
 LOGS = "logs/{subject}"
 LOG = {
     "demo_anatomy": "logs/demo_anatomy.log",
@@ -95,16 +113,16 @@ LOG = {
     "roi_figures": f"{LOGS}/figures.log",
     "pycortex_cache": f"{LOGS}/maps/pycortex_cache.log",
     "map_best_layer": f"{LOGS}/maps/best_layer.log",
-    "map_layer": f"{LOGS}/maps/layer_{{layer}}.log",
-    "map_partition": f"{LOGS}/maps/partition_{{a}}+{{b}}.log",
+    "map_layer": f"{LOGS}/maps/layer/{{layer}}.log",
+    "map_partition": f"{LOGS}/maps/partition/{{a}}+{{b}}.log",
     "report_overview": f"{LOGS}/report/overview.log",
     "report_provenance": "logs/report/methods_provenance.log",
     "viewer": f"{LOGS}/viewer.log",
-    "stats_model": f"{LOGS}/stats/{{model}}.log",
-    "stats_partition": f"{LOGS}/stats/partition_{{a}}+{{b}}.log",
-    "stats_partition_set": f"{LOGS}/stats/partition_set_{{pset}}.log",
-    "map_partition_set": f"{LOGS}/maps/partition_sets/{{pset}}_{{component}}.log",
-    "local_check": f"{LOGS}/inputs/{{name}}.log",
+    "stats_model": f"{LOGS}/stats/model/{{model}}.log",
+    "stats_partition": f"{LOGS}/stats/partition/{{a}}+{{b}}.log",
+    "stats_partition_set": f"{LOGS}/stats/partition_sets/{{pset}}.log",
+    "map_partition_set": f"{LOGS}/maps/partition_sets/{{pset}}/{{component}}.log",
+    "local_check": f"{LOGS}/local_check/{{name}}.log",
     "group": "logs/group/group.log",
     "common_validation": "logs/group/common_validation.log",
 }

@@ -6,6 +6,7 @@ Layer colours come from ``palette``; flatmap scales are honest: values outside
 from __future__ import annotations
 
 import copy
+import functools
 import logging
 import shutil
 
@@ -19,6 +20,37 @@ BELOW_ZERO_COLOUR = "#ff33cc"
 OUTLINE_COLOUR = "black"
 FIG_WIDTH_IN = 10.0          # at dpi 100: a 1000-pixel-wide PNG, shown 1:1 at the report's width
 DPI = 100
+# The report's copy of a figure (results/ keeps the full-resolution PNG): at most this many
+# pixels wide (box filter: flat areas stay flat, so the curvature shading compresses), in an
+# adaptive palette (fast octree: it keeps a colour map's steps, where median cut spends the
+# palette on grey levels and bands the colour bar) of this many colours without dithering
+# (dithering adds noise and bytes). On the default demo a 1000 x 920 map of 440 KB becomes
+# about 63 KB, its colour bar in about 60 visible steps (report.html must stay under 10 MB
+# with its 51 maps).
+REPORT_WIDTH = 700
+REPORT_COLOURS = 128
+REPORT_FIGURE_WIDTH = 1100   # the per-ROI figures' copies (16 in wide, three panels of text)
+COLORBAR_TICKS = 5          # at most this many labelled ticks on a flatmap's colour bar (4 in wide)
+
+
+def report_png(src, dst, width=REPORT_WIDTH, colours=REPORT_COLOURS) -> dict:
+    """A lighter copy of a PNG figure for the HTML report: scaled to at most ``width``
+    pixels wide (box filter), quantised to an adaptive palette of ``colours`` colours (fast
+    octree, no dithering), written optimised; the text chunks
+    (title, colour map, legend) are kept. Returns {"size": [w, h], "bytes": file size}."""
+    import os
+    from PIL import Image, PngImagePlugin
+    with Image.open(src) as im:
+        text = dict(getattr(im, "text", {}) or {})
+        img = im.convert("RGB")
+    if img.width > width:
+        img = img.resize((width, round(img.height * width / img.width)), Image.Resampling.BOX)
+    q = img.quantize(colors=colours, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE)
+    info = PngImagePlugin.PngInfo()
+    for k, v in text.items():
+        info.add_text(k, v)
+    q.save(dst, format="PNG", optimize=True, pnginfo=info)
+    return {"size": [q.width, q.height], "bytes": os.path.getsize(dst)}
 
 
 def get_full_volume(values, voxel_mask, shape):
@@ -216,9 +248,38 @@ def crop_box(img, extents, outlines=None, margin=0.06) -> list:
             max(extents[2], min(ys) - pad), min(extents[3], max(ys) + pad)]
 
 
+@functools.lru_cache(maxsize=4)
+def roi_overlay_texture(cortex, subject, height, roi_list=()):
+    """pycortex's ROI overlay (overlay.svg's outlines and labels) as the image that
+    ``cortex.quickflat.composite.add_rois`` draws, rendered once per process: rendering
+    runs inkscape (several seconds) and gives the same image for every map of a subject
+    at one height. roi_list: ROI names to draw (empty: all)."""
+    svg = cortex.db.get_overlay(subject)
+    layer_kws = cortex.quickflat.composite._parse_defaults("rois_paths")   # add_rois' own defaults (pycortex 1.4.0)
+    return svg.get_texture("rois", height, labels=True, shape_list=list(roi_list) or None, shadow=None, **layer_kws)
+
+
+def save_overlay(image, path):
+    """An overlay texture (RGBA in [0, 1], from 8-bit PNG values: exact in uint8), or None
+    for no overlay, as a compressed .npz (atomically)."""
+    from .io import atomic_path
+    rgba = np.zeros((0, 0, 4), np.uint8) if image is None else np.round(np.asarray(image) * 255).astype(np.uint8)
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        np.savez_compressed(fh, rgba=rgba)
+
+
+def load_overlay(path):
+    """``save_overlay``'s image as float32 RGBA in [0, 1] (bitwise the rendered texture), or
+    None where no overlay is drawn."""
+    with np.load(path, allow_pickle=False) as z:
+        rgba = z["rgba"]
+    return rgba.astype(np.float32) / np.float32(255) if rgba.size else None
+
+
 def render_flatmap(cortex, volume, subject, xfm, *, cmap, vmin, vmax, title, out_png, colorbar_label=None,
                    categories=None, roi_outlines=None, overlay_rois=False, overlay_roi_list=None,
-                   height=800, under=None, over=None, crop=True, metadata=None, blank_note=None) -> dict:
+                   height=800, under=None, over=None, crop=True, metadata=None, blank_note=None,
+                   overlay_image=None) -> dict:
     """One flatmap with curvature shading, drawn with matplotlib so that its scale is honest.
 
     volume: pycortex-ordered values; NaN voxels are blank (curvature shows): put NaN for
@@ -231,19 +292,23 @@ def render_flatmap(cortex, volume, subject, xfm, *, cmap, vmin, vmax, title, out
     categories: [(name, colour), ...] draws a legend instead of a colourbar (best layer:
       ``cmap`` a ListedColormap of those colours, vmin=-0.5, vmax=n-0.5).
     roi_outlines: ``roi_outlines``' result (outlines and labels of the configured ROIs);
-      overlay_rois: also pycortex's overlay.svg outlines (needs inkscape), overlay_roi_list.
+      overlay_rois: also pycortex's overlay.svg outlines (needs inkscape), overlay_roi_list;
+      overlay_image: that overlay already rendered (``roi_overlay_texture``, [height x w x 4]
+      RGBA in [0, 1]; empty: none), drawn instead of rendering it here.
     blank_note: what an uncoloured voxel inside the analysis means (e.g. "not significant"),
       printed under the colourbar with the arrow note.
     crop: show only the part of the flatmap that holds data or ROI labels (with a margin),
       so that ROI names stay readable; False shows both whole hemispheres.
     Returns {"rois": names outlined, "extend": ..., "n_below"/"n_above": voxels beyond the
     range, "map_px": [left, top, right, bottom] of the flatmap in the PNG's pixels,
-    "extents": the whole flatmap's, "view": [xmin, xmax, ymin, ymax] shown, "midline": ...}.
+    "extents": the whole flatmap's, "view": [xmin, xmax, ymin, ymax] shown, "midline": ...,
+    "colorbar_ticks": [[label, left, right] in pixels, ...] of the colour bar}.
     """
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from matplotlib.colors import Normalize
+    from matplotlib.ticker import MaxNLocator
     from matplotlib.patches import Patch
     from matplotlib.transforms import blended_transform_factory
 
@@ -268,9 +333,10 @@ def render_flatmap(cortex, volume, subject, xfm, *, cmap, vmin, vmax, title, out
     data_im = ax.imshow(img, aspect="equal", extent=extents, zorder=1, interpolation="nearest",
                         cmap=cm, norm=Normalize(vmin=vmin, vmax=vmax))
     drawn = []
-    if overlay_rois:
-        cortex.quickflat.composite.add_rois(ax, vol, extents=extents, height=height, with_labels=True,
-                                            roi_list=list(overlay_roi_list) if overlay_roi_list else None)
+    if overlay_rois and overlay_image is None:
+        overlay_image = roi_overlay_texture(cortex, subject, height, tuple(overlay_roi_list or ()))
+    if overlay_image is not None and np.size(overlay_image):   # as cortex.quickflat.composite.add_rois draws it
+        ax.imshow(overlay_image, aspect="equal", interpolation="bicubic", extent=extents, label="rois", zorder=1000)
     if roi_outlines:
         drawn = draw_roi_outlines(ax, roi_outlines)
     ax.set_xlim(xmin, xmax)
@@ -290,6 +356,8 @@ def render_flatmap(cortex, volume, subject, xfm, *, cmap, vmin, vmax, title, out
         cax = fig.add_axes((0.3, 0.8 / fig_h, 0.4, 0.2 / fig_h))
         cb = fig.colorbar(data_im, cax=cax, orientation="horizontal", extend=extend, extendfrac=0.06)
         cb.set_label(colorbar_label or "", fontsize=12)
+        # at most COLORBAR_TICKS ticks on round values: labels such as "-0.15" never touch
+        cb.ax.xaxis.set_major_locator(MaxNLocator(nbins=COLORBAR_TICKS - 1, min_n_ticks=3))
         cb.ax.tick_params(labelsize=11)
         notes = []
         if extend != "neither":
@@ -311,6 +379,14 @@ def render_flatmap(cortex, volume, subject, xfm, *, cmap, vmin, vmax, title, out
                                            f"rois={','.join(drawn)} overlay_rois={bool(overlay_rois)}"}
     meta.update(metadata or {})
     fig.savefig(out_png, dpi=DPI, facecolor="white", metadata=meta)
+    ticks = []
+    if categories is None:    # the colour bar's labelled ticks: [text, left, right] in pixels
+        renderer = fig.canvas.get_renderer()
+        lo, hi = cb.ax.get_xlim()
+        for tick, label in zip(cb.ax.get_xticks(), cb.ax.get_xticklabels()):
+            if lo - 1e-9 <= tick <= hi + 1e-9 and label.get_text():
+                e = label.get_window_extent(renderer)
+                ticks.append([label.get_text(), float(e.x0), float(e.x1)])
     bb = ax.get_window_extent()
     height_px = fig.get_figheight() * DPI
     map_px = [int(np.ceil(bb.x0)), int(np.ceil(height_px - bb.y1)), int(bb.x1), int(height_px - bb.y0)]
@@ -318,4 +394,4 @@ def render_flatmap(cortex, volume, subject, xfm, *, cmap, vmin, vmax, title, out
     return {"rois": drawn, "extend": extend, "n_below": int((finite < vmin).sum()),
             "map_px": map_px,
             "n_above": int((finite > vmax).sum()), "extents": [float(e) for e in extents], "view": [float(v) for v in view],
-            "midline": geo["midline"]}
+            "midline": geo["midline"], "colorbar_ticks": ticks}

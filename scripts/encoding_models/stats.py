@@ -51,9 +51,14 @@ Reproducibility
     The arithmetic always runs on blocks of ``block`` voxels at fixed positions
     (0, block, 2*block, ...; the last one zero-padded): MKL's GEMM and FFT round a
     column differently depending on the width of the call and on its position in it,
-    so this is what makes results bitwise independent of ``batch_size`` (which only
-    sets how many voxels are fetched and converted at a time) and bitwise identical
-    across reruns on the same machine and thread count.
+    so this is what makes this module's results, for given predictions, bitwise
+    independent of ``batch_size`` (which only sets how many voxels are fetched and
+    converted at a time) and bitwise identical across reruns on the same machine and
+    thread count. In the workflow ``ridge.batch_size`` also sets the fits' batches,
+    whose R2 and weights (so the predictions tested here) can differ at rounding level
+    (~1e-16) between batch sizes: the chosen lambdas, p- and q-values stay identical, the
+    other values agree to rounding (tests/test_stats.py,
+    test_batch_size_changes_values_only_at_rounding_level).
 
 Undefined voxels: where y is constant over the validation images (or y or a prediction
 is not finite) R2 is undefined; such voxels get NaN p-values, intervals and q-values.
@@ -581,8 +586,41 @@ def bh_q_values(p) -> np.ndarray:
     return q
 
 
-def significant(q_values, q: float = 0.05) -> np.ndarray:
-    """Voxels significant at FDR level q: q_value <= q (NaN -> False)."""
+def significant(q_values, values, level: float = 0.05) -> np.ndarray:
+    """The one definition of "significant": a positive value that the test rejects.
+
+    Every count, table and map mask of the workflow calls this: q_value <= level AND
+    value > 0. The permutation test of R2 rejects "the predictions carry no
+    information", not "R2 <= 0": predictions correlated with the responses but offset
+    or mis-scaled reject it with R2 < 0 (on the test demo about 1 in 9 of the voxels it
+    rejects), and those are not called significant. For a bootstrap component the
+    one-sided p-value already needs nearly every bootstrap value above 0, so its
+    rejections have an estimate > 0 in practice (all of them on the test demo); the
+    condition makes it hold by construction. The statistics files keep the raw p- and
+    q-values.
+
+    Parameters
+    ----------
+    q_values : array-like [V]
+        BH q-values of one map (NaN: undefined voxel).
+    values : array-like [V]
+        What was tested, per voxel: the R2 (permutation test) or the component (bootstrap).
+    level : float
+        FDR level (``stats.fdr_q``).
+
+    Returns
+    -------
+    ndarray [V] bool
+        True where q_value <= level and value > 0; False where either is NaN.
+
+    Raises
+    ------
+    ValueError
+        q_values and values of different shapes.
+    """
     qv = np.asarray(q_values, dtype=np.float64)
+    v = np.asarray(values, dtype=np.float64)
+    if qv.shape != v.shape:
+        raise ValueError(f"q-values have shape {qv.shape}, values {v.shape}")
     with np.errstate(invalid="ignore"):
-        return np.nan_to_num(qv, nan=np.inf) <= q
+        return (np.nan_to_num(qv, nan=np.inf) <= level) & (np.nan_to_num(v, nan=-np.inf) > 0)

@@ -182,6 +182,13 @@ def all_outputs():
             out += [layout.path(layout.FIGURES["best_layer"], subject=s)]
             if PAIRS:
                 out += [layout.path(layout.FIGURES["partition"], subject=s)]
+        # the lighter copies that the report embeds (a job whose full PNG is there is
+        # rerun for them only when they are targets)
+        out += [
+            layout.report_copy(p, s)
+            for p in out
+            if p.endswith(".png") and p.startswith(layout.path(layout.RESULTS, subject=s) + "/")
+        ]
     return out + report_outputs() + group_outputs()  # report_helpers.smk, group_helpers.smk
 
 

@@ -9,6 +9,7 @@ rule pycortex_cache:
     output:
         ok=layout.MAP_CACHE_OK,
         outlines=layout.ROI_OUTLINES,
+        overlay=layout.ROI_OVERLAY,
     log:
         layout.LOG["pycortex_cache"],
     conda:
@@ -32,25 +33,29 @@ rule map_layer:
     input:
         cache=layout.MAP_CACHE_OK,
         outlines=layout.ROI_OUTLINES,
+        overlay=layout.ROI_OVERLAY,
         roi_info=input_path("roi_info"),
         result=layout.path(layout.FIT, subject="{subject}", model="{layer}"),
         prepared=layout.PREPARED,
         stats=specs_stats(layer_map_specs),
     output:
-        report(
-            layout.MAP_R2,
-            category="{subject}",
-            subcategory="Flatmaps: R2 per layer",
-            caption="../report/map_r2.rst",
-            labels={"layer": "{layer}"},
-        ),
-        report(
-            layout.MAP_R2_OVER_NC,
-            category="{subject}",
-            subcategory="Flatmaps: R2 / noise ceiling per layer",
-            caption="../report/map_r2_over_nc.rst",
-            labels={"layer": "{layer}"},
-        ),
+        png=[layout.MAP_R2, layout.MAP_R2_OVER_NC],
+        light=[
+            report(
+                layout.report_copy(layout.MAP_R2),
+                category="{subject}",
+                subcategory="Flatmaps: R2 per layer",
+                caption="../report/map_r2.rst",
+                labels={"layer": "{layer}"},
+            ),
+            report(
+                layout.report_copy(layout.MAP_R2_OVER_NC),
+                category="{subject}",
+                subcategory="Flatmaps: R2 / noise ceiling per layer",
+                caption="../report/map_r2_over_nc.rst",
+                labels={"layer": "{layer}"},
+            ),
+        ],
     log:
         layout.LOG["map_layer"],
     conda:
@@ -70,19 +75,28 @@ use rule map_layer as map_partition with:
     input:
         cache=layout.MAP_CACHE_OK,
         outlines=layout.ROI_OUTLINES,
+        overlay=layout.ROI_OVERLAY,
         roi_info=input_path("roi_info"),
         result=layout.PARTITION,
         prepared=layout.PREPARED,
         stats=specs_stats(pair_map_specs),
     output:
-        [
+        png=[
+            layout.path(
+                layout.MAP_PARTITION, subject="{subject}", a="{a}", b="{b}", kind=kind
+            )
+            for kind in layout.PARTITION_KINDS
+        ],
+        light=[
             report(
-                layout.path(
-                    layout.MAP_PARTITION,
-                    subject="{subject}",
-                    a="{a}",
-                    b="{b}",
-                    kind=kind,
+                layout.report_copy(
+                    layout.path(
+                        layout.MAP_PARTITION,
+                        subject="{subject}",
+                        a="{a}",
+                        b="{b}",
+                        kind=kind,
+                    )
                 ),
                 category="{subject}",
                 subcategory="Flatmaps: variance partitions",
@@ -102,18 +116,22 @@ use rule map_layer as map_best_layer with:
     input:
         cache=layout.MAP_CACHE_OK,
         outlines=layout.ROI_OUTLINES,
+        overlay=layout.ROI_OVERLAY,
         roi_info=input_path("roi_info"),
         result=layout.BEST_LAYER,
         prepared=layout.PREPARED,
         stats=specs_stats(lambda wc: [best_layer_map_spec(wc)]),
     output:
-        report(
-            layout.MAP_BEST_LAYER,
-            category="{subject}",
-            subcategory="Flatmaps: best layer",
-            caption="../report/map_best_layer.rst",
-            labels={"map": "best layer"},
-        ),
+        png=[layout.MAP_BEST_LAYER],
+        light=[
+            report(
+                layout.report_copy(layout.MAP_BEST_LAYER),
+                category="{subject}",
+                subcategory="Flatmaps: best layer",
+                caption="../report/map_best_layer.rst",
+                labels={"map": "best layer"},
+            )
+        ],
     log:
         layout.LOG["map_best_layer"],
     params:
@@ -125,18 +143,22 @@ use rule map_layer as map_partition_set with:
     input:
         cache=layout.MAP_CACHE_OK,
         outlines=layout.ROI_OUTLINES,
+        overlay=layout.ROI_OVERLAY,
         roi_info=input_path("roi_info"),
         result=layout.PARTITION_SET,
         prepared=layout.PREPARED,
         stats=set_mask_stats,
     output:
-        report(
-            layout.MAP_PARTITION_SET,
-            category="{subject}",
-            subcategory="Flatmaps: partition sets",
-            caption="../report/map_partition_set.rst",
-            labels={"set": "{pset}", "map": "{component}"},
-        ),
+        png=[layout.MAP_PARTITION_SET],
+        light=[
+            report(
+                layout.report_copy(layout.MAP_PARTITION_SET),
+                category="{subject}",
+                subcategory="Flatmaps: partition sets",
+                caption="../report/map_partition_set.rst",
+                labels={"set": "{pset}", "map": "{component}"},
+            )
+        ],
     log:
         layout.LOG["map_partition_set"],
     params:
@@ -147,18 +169,21 @@ use rule map_layer as map_partition_set with:
 rule roi_figures:
     input:
         partition=layout.path(layout.SUMMARY, subject="{subject}", table="partition"),
+        prepared=layout.PREPARED,
         counts=layout.path(
             layout.SUMMARY, subject="{subject}", table="best_layer_counts"
         ),
     output:
-        partition=report(
-            layout.FIGURES["partition"],
+        partition=layout.FIGURES["partition"],
+        best=layout.FIGURES["best_layer"],
+        partition_light=report(
+            layout.report_copy(layout.FIGURES["partition"]),
             category="{subject}",
             subcategory="Figures per ROI",
             caption="../report/partition_by_roi.rst",
         ),
-        best=report(
-            layout.FIGURES["best_layer"],
+        best_light=report(
+            layout.report_copy(layout.FIGURES["best_layer"]),
             category="{subject}",
             subcategory="Figures per ROI",
             caption="../report/best_layer_by_roi.rst",
@@ -173,5 +198,6 @@ rule roi_figures:
         runtime=5,
     params:
         layers=LAYERS,
+        precision=config["ridge"]["input_precision"],
     script:
         "../../scripts/roi_figures.py"

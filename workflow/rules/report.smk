@@ -11,15 +11,16 @@ localrules:
 
 
 rule report_overview:
-    """Per subject: ROI x (voxels, best layer and its share, median R2 per layer), and per pair the median unique A / shared / unique B per ROI."""
+    """Per subject: ROI x (voxels, best layer and its share, median R2 per layer), and per pair the median unique A / shared / unique B per ROI; also as the fragment the report's first page shows."""
     input:
         layer_r2=layout.path(layout.SUMMARY, subject="{subject}", table="layer_r2"),
         counts=layout.path(
             layout.SUMMARY, subject="{subject}", table="best_layer_counts"
         ),
         partition=layout.path(layout.SUMMARY, subject="{subject}", table="partition"),
+        prepared=layout.PREPARED,
     output:
-        report(
+        page=report(
             layout.REPORT_OVERVIEW,
             category="0 Overview",
             subcategory="{subject}",
@@ -31,6 +32,7 @@ rule report_overview:
                 "layers": ", ".join(LAYERS),
             },
         ),
+        answers=layout.REPORT_ANSWERS,
     log:
         layout.LOG["report_overview"],
     conda:
@@ -41,15 +43,18 @@ rule report_overview:
         runtime=5,
     params:
         layers=LAYERS,
+        precision=config["ridge"]["input_precision"],
         viewer=lambda wc: viewer_href(wc.subject) if VIEWER_ENABLED else None,
     script:
         "../../scripts/report_overview.py"
 
 
 rule report_provenance:
-    """Every setting that changes a number, split sizes and seeds, commit, versions, date, the config as run."""
+    """Every setting that changes a number, the statistics as run, the chosen lambdas per model, split sizes and seeds, commit, versions, date, the config as run."""
     input:
         prepared=expand(layout.PREPARED, subject=SUBJECTS),
+        fits=expand(layout.FIT, subject=SUBJECTS, model=MODELS),
+        stats=provenance_stats(),
     output:
         report(
             layout.REPORT_PROVENANCE,
@@ -69,18 +74,22 @@ rule report_provenance:
     params:
         run=provenance_config(),
         subjects=SUBJECTS,
+        models=MODELS,
     script:
         "../../scripts/report_provenance.py"
 
 
 rule viewer:
-    """A static pycortex WebGL viewer: R2 per layer, best layer, one pair's partitions (serve over HTTP)."""
+    """A static pycortex WebGL viewer: R2 per layer, best layer, every pair's partitions, a legend (serve over HTTP)."""
     input:
         cache=layout.MAP_CACHE_OK,
         roi_info=input_path("roi_info"),
         fits=expand(layout.FIT, subject="{subject}", model=LAYERS),
         best_layer=layout.BEST_LAYER,
-        partition=viewer_partition,
+        partitions=[
+            layout.path(layout.PARTITION, subject="{subject}", a=a, b=b)
+            for a, b in PAIRS
+        ],
     output:
         directory(layout.VIEWER),
     log:
@@ -94,6 +103,7 @@ rule viewer:
     params:
         pycortex=map_params,
         layers=LAYERS,
+        pairs=[list(p) for p in PAIRS],
         r2=config["maps"]["r2"],
         partition=config["maps"]["partition"],
     script:

@@ -13,6 +13,7 @@ def viewer_href(subject):
 def report_outputs():
     out = [layout.REPORT_PROVENANCE]
     out += expand(layout.REPORT_OVERVIEW, subject=SUBJECTS)
+    out += expand(layout.REPORT_ANSWERS, subject=SUBJECTS)
     if VIEWER_ENABLED:
         out += expand(layout.VIEWER, subject=SUBJECTS)
     return out
@@ -28,11 +29,16 @@ def provenance_config():
     }
 
 
-def viewer_partition(wildcards):
-    """The partition file of the pair the viewer shows (none with one layer)."""
-    pair = report_pages.viewer_pair(LAYERS)
-    if pair is None:
+def provenance_stats():
+    """Per subject (in SUBJECTS order) the statistics files whose attrs the methods page
+    states: the first layer's (permutations requested and used) and, with pairs, the first
+    pair's (bootstrap samples); none with statistics off."""
+    if not STATS_ON:
         return []
-    return [
-        layout.path(layout.PARTITION, subject=wildcards.subject, a=pair[0], b=pair[1])
-    ]
+    out = []
+    for s in SUBJECTS:
+        out.append(layout.path(layout.STATS_MODEL, subject=s, model=LAYERS[0]))
+        if PAIRS:
+            a, b = PAIRS[0]
+            out.append(layout.path(layout.STATS_PARTITION, subject=s, a=a, b=b))
+    return out

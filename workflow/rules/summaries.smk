@@ -76,8 +76,14 @@ rule roi_summary:
             for roi in ROIS
         ],
         overviews=[
+            layout.path(layout.ROI_OVERVIEW, subject="{subject}", roi=roi)
+            for roi in ROIS
+        ],
+        overview_lights=[
             report(
-                layout.path(layout.ROI_OVERVIEW, subject="{subject}", roi=roi),
+                layout.report_copy(
+                    layout.path(layout.ROI_OVERVIEW, subject="{subject}", roi=roi)
+                ),
                 category="{subject}",
                 subcategory=f"ROI {roi}",
                 caption="../report/roi_overview.rst",
@@ -96,6 +102,7 @@ rule roi_summary:
     params:
         layers=LAYERS,
         rois=ROIS,
+        precision=config["ridge"]["input_precision"],
     script:
         "../../scripts/roi_summary.py"
 

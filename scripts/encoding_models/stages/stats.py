@@ -51,8 +51,8 @@ def stats_model(model, fit_path, crossprod_paths, val_path, prepared_path, *, n_
              attrs={"model": model, "n_permutations": res.n_permutations,
                     "n_permutations_requested": n_permutations, "seed": seed, "n_val": y.shape[0]})
     log.info("%s: %d permutations (%d requested, %d validation images); %d of %d voxels with p < 0.05, "
-             "%d with q <= 0.05", model, res.n_permutations, n_permutations, y.shape[0],
-             int(np.nansum(res.p < 0.05)), res.p.size, int(stats.significant(q, 0.05).sum()))
+             "%d with q <= 0.05 and R2 > 0", model, res.n_permutations, n_permutations, y.shape[0],
+             int(np.nansum(res.p < 0.05)), res.p.size, int(stats.significant(q, res.r2, 0.05).sum()))
 
 
 def stats_partition(a, b, fits, crossprods, val_path, prepared_path, *, n_boot, seed, device,
@@ -78,9 +78,9 @@ def stats_partition(a, b, fits, crossprods, val_path, prepared_path, *, n_boot, 
     write_h5(out_path, {**out, "voxel_index": prep["voxel_index"]},
              attrs={"pair": layout.model_name((a, b)), "layer_a": a, "layer_b": b, "n_bootstrap": int(n_boot),
                     "seed": seed, "confidence": 0.95, "n_val": y.shape[0]})
-    log.info("%s+%s: %d bootstrap samples; unique %s significant (q <= 0.05) in %d voxels, unique %s in %d",
-             a, b, n_boot, a, int(stats.significant(out["q_unique_a"], 0.05).sum()), b,
-             int(stats.significant(out["q_unique_b"], 0.05).sum()))
+    log.info("%s+%s: %d bootstrap samples; unique %s significant (q <= 0.05, > 0) in %d voxels, unique %s in %d",
+             a, b, n_boot, a, int(stats.significant(out["q_unique_a"], res["unique_a"], 0.05).sum()), b,
+             int(stats.significant(out["q_unique_b"], res["unique_b"], 0.05).sum()))
 
 
 def stats_partition_set(layers, fits, crossprods, val_path, prepared_path, *, n_boot, seed, device,
@@ -111,5 +111,6 @@ def stats_partition_set(layers, fits, crossprods, val_path, prepared_path, *, n_
         out[f"q_{name}"] = stats.bh_q_values(res.p_positive[name])
     write_h5(out_path, out, attrs={"layers": list(layers), "components": list(components), "n_bootstrap": int(n_boot),
                                    "seed": seed, "confidence": 0.95, "n_val": y.shape[0]})
-    log.info("%s: %d bootstrap samples; significant (q <= 0.05): %s", layout.model_name(layers), n_boot,
-             ", ".join(f"{n} {int(stats.significant(out[f'q_{n}'], 0.05).sum())}" for n in components))
+    log.info("%s: %d bootstrap samples; significant (q <= 0.05, > 0): %s", layout.model_name(layers), n_boot,
+             ", ".join(f"{n} {int(stats.significant(out[f'q_{n}'], res.estimate[n], 0.05).sum())}"
+                       for n in components))
