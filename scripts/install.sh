@@ -1,18 +1,30 @@
 #!/usr/bin/env bash
-# Create .venv with everything the workflow and its tests need. Safe to re-run.
+# Create .venv with what a set-up command needs. Safe to re-run. Usage:
+#   bash scripts/install.sh [demo|features|test]
+#  - demo (default; `make demo`): torch and the workflow's runtime dependencies only.
+#  - features (`make features`): demo + torchvision and timm, for features extracted from
+#    stimulus images (extractors: in the config; config/demo_images.yaml, config/nsd_networks.yaml).
+#  - test (`make test`, CI): features + the dev extras (pytest, snakefmt, himalaya, playwright,
+#    lxml), inkscape and chromium.
 #  - torch: with a working NVIDIA driver, PyPI's default (CUDA) build of torch 2.13.0;
 #    without one, the same version from TORCH_INDEX_URL if set (e.g.
 #    https://download.pytorch.org/whl/cpu for the small CPU wheel), else from pip's
-#    configured sources (a local CPU wheel where the machine provides one).
-#  - inkscape (ROI outlines on flatmaps): installed with apt-get when running as root
-#    and INSTALL_INKSCAPE is not 0; without it maps are drawn without outlines.
-#  - chromium (the browser tests of the report and the WebGL viewer, driven by Playwright
-#    without a browser download): installed the same way unless INSTALL_CHROMIUM is 0;
-#    without it those tests are skipped.
+#    configured sources (a local CPU wheel where the machine provides one). torchvision
+#    needs the torch build it was compiled against: when the installed torch cannot import
+#    PyPI's torchvision (e.g. a local CPU wheel), PyPI's torch of the same version is
+#    installed in its place (about 5 GB; it runs on the CPU too).
+#  - inkscape (ROI outlines on flatmaps) and chromium (the browser tests of the report and
+#    the WebGL viewer, driven by Playwright without a browser download): test only,
+#    installed with apt-get when running as root unless INSTALL_INKSCAPE / INSTALL_CHROMIUM
+#    is 0; without them maps have no outlines and the browser tests are skipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+TARGET=${1:-demo}
+case "$TARGET" in demo|features|test) ;; *) echo "usage: $0 [demo|features|test]" >&2; exit 2 ;; esac
 PY=${PYTHON:-python3}
 TORCH_VERSION=${TORCH_VERSION:-2.13.0}
+TORCHVISION_VERSION=${TORCHVISION_VERSION:-0.28.0}
+TIMM_VERSION=${TIMM_VERSION:-1.0.31}
 
 if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
@@ -28,7 +40,25 @@ if ! .venv/bin/python -c "import torch" 2>/dev/null; then
     .venv/bin/pip install "torch==$TORCH_VERSION"
   fi
 fi
-.venv/bin/pip install -q -e ".[dev]"
+if [ "$TARGET" = demo ]; then
+  .venv/bin/pip install -q -e .
+  exit 0
+fi
+
+# features and test: torchvision and timm, against a torch they can import
+.venv/bin/pip install -q "torchvision==$TORCHVISION_VERSION" "timm==$TIMM_VERSION"
+if ! .venv/bin/python -c "import torchvision" 2>/dev/null; then
+  echo "install: this torch build cannot import torchvision; installing PyPI's torch==$TORCH_VERSION in its place"
+  # --isolated: PyPI only (a configured local wheel such as torch 2.13.0+cpu would win otherwise)
+  .venv/bin/pip install -q --isolated ${PIP_CERT:+--cert "$PIP_CERT"} --force-reinstall \
+    "torch==$TORCH_VERSION" "torchvision==$TORCHVISION_VERSION"
+  .venv/bin/python -c "import torchvision" || { echo "install: torchvision still cannot be imported" >&2; exit 1; }
+fi
+if [ "$TARGET" = features ]; then
+  .venv/bin/pip install -q -e ".[features]"
+  exit 0
+fi
+.venv/bin/pip install -q -e ".[features,dev]"
 
 if [ "${INSTALL_INKSCAPE:-1}" != 0 ] && ! command -v inkscape >/dev/null 2>&1; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then

@@ -9,4 +9,5 @@ with rule_log(snakemake.log[0]):
     m = len(i.stats) // len(p.subjects)
     stats = {s: list(i.stats)[k * m:(k + 1) * m] for k, s in enumerate(p.subjects)} if m else None
     report.provenance_page(p.run["config"], p.run["ridge"], p.run["git"], dict(zip(p.subjects, i.prepared)),
-                           snakemake.output[0], fits=fits, stats=stats)
+                           snakemake.output[0], fits=fits, stats=stats,
+                           features=dict(zip(map(tuple, p.extracted), i.features)))

@@ -18,9 +18,12 @@ class ConfigError(ValueError):
         super().__init__(f"config error in '{key}': {problem}")
 
 
+SYNTHETIC_SOURCES = ("demo", "demo_images")   # subjects on pycortex's S1 with the demo's ROIs
+
+
 def defined_rois(subject_cfg) -> list:
     """The ROI names a subject's roi info defines: the demo's, or NSD's."""
-    catalogue = layout.DEMO_ROIS if subject_cfg["source"] == "demo" else layout.NSD_ROIS
+    catalogue = layout.DEMO_ROIS if subject_cfg["source"] in SYNTHETIC_SOURCES else layout.NSD_ROIS
     return layout.roi_names(catalogue)
 
 
@@ -36,18 +39,22 @@ def check(config):
     if layout.GROUP_NAME in config["subjects"]:
         raise ConfigError(f"subjects.{layout.GROUP_NAME}", f"'{layout.GROUP_NAME}' names the group's results folder "
                                                            "(results/group/); give the subject another name")
+    extracted = extractor_layers(config)      # also checks the extractors
     for subject, s in config["subjects"].items():
         defined = defined_rois(s)
+        _check_stimuli(config, subject, s, [layer for layer in layers if layer in extracted], extracted)
+        if s["source"] == "demo_images":
+            continue
         if s["source"] == "demo":
-            missing = [layer for layer in layers if layer not in s["demo"]["layers"]]
+            missing = [layer for layer in layers if layer not in s["demo"]["layers"] and layer not in extracted]
             if missing:
                 raise ConfigError(f"subjects.{subject}.demo.layers", f"the demo generates {s['demo']['layers']}, not {missing}")
         elif s["source"] == "local":
-            _check_local_keys(subject, s, layers)
+            _check_local_keys(subject, s, [layer for layer in layers if layer not in extracted])
         else:
             if "urls" not in s:
                 raise ConfigError(f"subjects.{subject}", "source 'download' needs 'urls'")
-            missing = [layer for layer in layers if layer not in s["urls"]["features"]]
+            missing = [layer for layer in layers if layer not in s["urls"]["features"] and layer not in extracted]
             if missing:
                 raise ConfigError(f"subjects.{subject}.urls.features", f"no URL for layer(s) {missing}")
             if config.get("maps", {}).get("enabled", True) and not s["urls"].get("pycortex_db"):
@@ -182,7 +189,7 @@ def local_files(subject_cfg, layers) -> dict:
     """{(key, layer or None): path} of a local subject's input files (pycortex ones if given)."""
     files = subject_cfg["files"]
     out = {(key, None): files[key] for key in layout.INPUT_NAMES if key in files}
-    out.update({("features", layer): files["features"][layer] for layer in layers})
+    out.update({("features", layer): files["features"][layer] for layer in layers if layer in files.get("features", {})})
     return out
 
 
@@ -248,6 +255,98 @@ def resolve_local(config, config_files) -> None:
                 s["files"]["features"][layer] = path
             else:
                 s["files"][key] = path
+# ------------------------------------------------------------------ feature extractors
+def extractor_layers(config) -> dict:
+    """{layer: (extractor name, node)} over every configured extractor, checked: a layer name
+    belongs to one extractor only, and its preprocessing is consistent."""
+    out = {}
+    for name, ex in config.get("extractors", {}).items():
+        key = f"extractors.{name}"
+        for layer, node in ex["nodes"].items():
+            if layer in out:
+                raise ConfigError(f"{key}.nodes.{layer}", f"layer {layer!r} is already a node of extractor "
+                                                          f"'{out[layer][0]}'; layer names must be unique")
+            if not str(node).strip():
+                raise ConfigError(f"{key}.nodes.{layer}", "empty node name")
+            out[layer] = (name, node)
+        prep = ex.get("preprocessing", {})
+        resize, crop = prep.get("resize", 224), prep.get("crop")
+        if crop is not None and resize is not None and crop > resize:
+            raise ConfigError(f"{key}.preprocessing.crop", f"crop {crop} is larger than the resized shorter side {resize}")
+        weights = ex.get("weights")
+        if weights is not None and not str(weights).strip():
+            raise ConfigError(f"{key}.weights", "empty weights name (use null for a random initialisation)")
+    return out
+
+
+def extractors_used(config) -> dict:
+    """{extractor name: {layer: node}} for the configured layers that come from extractors, in config order."""
+    extracted = extractor_layers(config)
+    out = {}
+    for layer in config["layers"]:
+        if layer in extracted:
+            name, node = extracted[layer]
+            out.setdefault(name, {})[layer] = node
+    return out
+
+
+def extractor_params(config, name) -> dict:
+    """Every setting of an extractor that changes its features (passed through params:, so a
+    change reruns its layers' features and what depends on them, nothing else)."""
+    ex = config["extractors"][name]
+    return {key: ex[key] for key in ("library", "model", "weights", "seed", "preprocessing", "pca", "batch_size",
+                                     "device", "cache_mb") if key in ex}
+
+
+def network_params(config, name) -> dict:
+    """The settings of an extractor that define its network's activations (not its PCA): what
+    the images demo's voxels depend on."""
+    ex = config["extractors"][name]
+    return {key: ex[key] for key in ("library", "model", "weights", "seed", "preprocessing") if key in ex}
+
+
+def extractor_uses_gpu(config, name) -> bool:
+    """Whether an extractor's network runs on CUDA (decided without importing torch)."""
+    import glob
+    device = config["extractors"][name].get("device", "auto")
+    return device == "cuda" or (device == "auto" and bool(glob.glob("/proc/driver/nvidia/gpus/*")))
+
+
+def stimuli_path(subject, s) -> str:
+    """Where a subject's stimulus file is: stimuli.path (read in place) or the fixed input path."""
+    path = s.get("stimuli", {}).get("path")
+    return path if path else layout.path(layout.INPUTS["stimuli"], subject=subject)
+
+
+def _check_stimuli(config, subject, s, extracted_layers, extracted):
+    key = f"subjects.{subject}"
+    if s["source"] == "demo_images":
+        d = s.get("demo_images", {})
+        if "stimuli" not in s:
+            raise ConfigError(f"{key}.stimuli", "source 'demo_images' needs a stimuli block (dataset, column, base)")
+        if s["stimuli"].get("path"):
+            raise ConfigError(f"{key}.stimuli.path", "source 'demo_images' generates its stimuli; remove the path")
+        name = d.get("extractor")
+        if name not in config.get("extractors", {}):
+            raise ConfigError(f"{key}.demo_images.extractor", f"{name!r} is not a configured extractor "
+                                                              f"({sorted(config.get('extractors', {}))})")
+        foreign = [layer for layer in config["layers"] if extracted.get(layer, (None,))[0] != name]
+        if foreign:
+            raise ConfigError("layers", f"layer(s) {foreign} do not come from extractor '{name}', whose network "
+                                        f"drives subject '{subject}' (its nodes: {list(config['extractors'][name]['nodes'])})")
+        return
+    if not extracted_layers:
+        return
+    if "stimuli" not in s:
+        raise ConfigError(f"{key}.stimuli", f"layer(s) {extracted_layers} come from extractors: the subject needs a "
+                                            "stimuli block (path or urls.stimuli, dataset, column, base)")
+    path = s["stimuli"].get("path")
+    if path:
+        import os
+        if not os.path.isfile(path):
+            raise ConfigError(f"{key}.stimuli.path", f"file not found: {path}")
+    elif s["source"] != "download" or "stimuli" not in s.get("urls", {}):
+        raise ConfigError(f"{key}.stimuli", "give stimuli.path (a local file) or urls.stimuli (a download)")
 
 
 def band_ratios(config) -> list:

@@ -92,27 +92,15 @@ def _to_nsd_flat(volume):
     return np.ascontiguousarray(np.moveaxis(volume, [0, 1, 2], [2, 1, 0])).reshape(-1)
 
 
-def make_subject(anat, *, layers, n_images=1500, n_shared=300, n_zero_reps=12, n_voxels=4000,
-                 n_features=100, layer_correlation=0.6, null_fraction=0.1, seed=0, common_shared=False,
-                 n_missing_shared=0, noise_scale=1.0) -> dict:
-    """All arrays of a demo subject, ready to be written at the contract's paths.
+def voxel_layout(anat, n_voxels, n_layers, rng) -> dict:
+    """The bigmask, ROI labels and each voxel's preferred layer (index < min(n_layers, 5)).
 
-    null_fraction: share of the bigmask's voxels that are pure noise (no signal; their
-    noise_ceiling_avgreps is 0). A ``Noise`` entry of layers gets features independent
-    of everything (drawn from a separate stream, so the other layers and the responses
-    do not depend on whether it is listed).
-    common_shared: the shared images get the same 73k ids in every subject with the same
-    n_shared (NSD's shared1000), the other images ids outside them; n_missing_shared:
-    shared images the subject did not see (n_reps 0, NaN betas); noise_scale: the noise
-    sd times this (the noise ceilings follow). Each drawn from its
-    own streams, so that the rest of the subject is what it is without them.
+    bigmask: every ROI voxel, then the most posterior cortical voxels up to n_voxels; the
+    preferred layer comes from the ROI (ROI_PREFERENCE), else from the posterior-anterior
+    position, with 10 % of voxels moved to a neighbouring layer (draws from ``rng``).
+    Returns dict voxel_mask [prod(BRAIN_NII_SHAPE)] bool, labels {group: int [prod]},
+    preferred int [n_vox].
     """
-    if not 0 <= null_fraction < 1:
-        raise ValueError(f"null_fraction must be in [0, 1), got {null_fraction}")
-    rng = np.random.default_rng(seed)
-    all_layers = list(layers)
-    layers = [layer for layer in all_layers if layer != NOISE_LAYER]
-    n_layers = len(layers)
     rois = nsd_rois(anat)
     in_roi = np.logical_or.reduce(list(rois.values()))
     cortical = anat["cortical"] | in_roi
@@ -147,6 +135,83 @@ def make_subject(anat, *, layers, n_images=1500, n_shared=300, n_zero_reps=12, n
     jitter = rng.random(n_vox) < 0.1
     preferred[jitter] = np.clip(preferred[jitter] + rng.choice([-1, 1], jitter.sum()), 0, n_pref - 1)
 
+    return {"voxel_mask": voxel_mask, "labels": labels, "preferred": preferred}
+
+
+def add_noise(signal, rng, *, n_shared, n_zero_reps, null_fraction, seed, noise_scale=1.0):
+    """The demo's noise-ceiling, repetition and null-voxel conventions applied to a unit-variance
+    signal [n_images x n_vox] (modified in place: null voxels set to 0).
+
+    Noise ceilings uniform in 0.05..0.75 (15 % of voxels 0.005..0.05); per-repetition noise sd
+    sqrt(3 (1 / nc - 1)) averaged over 1-3 repetitions; n_shared shared1000 images; n_zero_reps
+    images without data (NaN betas); a fraction null_fraction of voxels noise only (noise
+    ceiling 0), drawn from a separate stream seeded [seed, 1]. noise_scale: the noise sd times
+    this (1 / nc - 1 scales by its square, so the noise ceilings follow).
+    Returns betas float32 [n_images x n_vox], nc [n_vox], n_reps [n_images], shared bool
+    [n_images], null bool [n_vox].
+    """
+    n_images, n_vox = signal.shape
+    # noise: per-repetition sd from a target noise ceiling (NSD: 3 repetitions)
+    nc = rng.uniform(0.05, 0.75, n_vox)
+    nc[rng.random(n_vox) < 0.15] = rng.uniform(0.005, 0.05)   # some voxels with little signal
+    if noise_scale != 1.0:
+        nc = 1 / (1 + noise_scale ** 2 * (1 / nc - 1))
+    rep_sd = np.sqrt(3 * (1 / nc - 1))
+    n_reps = rng.choice([3, 3, 3, 2, 1], size=n_images)
+    shared = np.zeros(n_images, dtype=bool)
+    shared[rng.choice(n_images, n_shared, replace=False)] = True
+    zero = rng.choice(np.flatnonzero(~shared), n_zero_reps, replace=False)
+    n_reps[zero] = 0
+    noise = rng.standard_normal((n_images, n_vox)) * rep_sd[None, :] / np.sqrt(np.maximum(n_reps, 1))[:, None]
+    # null voxels (a separate stream, so the other voxels are what they were without them):
+    # noise only, unit single-trial sd, noise ceiling 0
+    null_rng = np.random.default_rng([seed, 1])
+    null = np.zeros(n_vox, dtype=bool)
+    null[null_rng.choice(n_vox, int(round(null_fraction * n_vox)), replace=False)] = True
+    signal[:, null] = 0.0
+    nc[null] = 0.0
+    noise[:, null] = null_rng.standard_normal((n_images, int(null.sum()))) / np.sqrt(np.maximum(n_reps, 1))[:, None]
+    betas = (signal + noise).astype(np.float32)
+    betas[n_reps == 0] = np.nan
+    return betas, nc, n_reps, shared, null
+
+
+def make_roi_info(voxel_mask, labels, nc) -> dict:
+    """voxel_roi_info's dict: the bigmask, the demo's ROI labels and names, noise ceilings in percent."""
+    return {
+        "voxel_mask": voxel_mask,
+        "brain_nii_shape": np.array(BRAIN_NII_SHAPE),
+        "noise_ceiling_avgreps": nc * 100,
+        **{labels_key: labels[group] for group, (_, labels_key) in ROI_GROUPS.items()},
+        **{names_key: dict(DEMO_ROIS[group]) for group, (names_key, _) in ROI_GROUPS.items()},
+    }
+
+
+def make_subject(anat, *, layers, n_images=1500, n_shared=300, n_zero_reps=12, n_voxels=4000,
+                 n_features=100, layer_correlation=0.6, null_fraction=0.1, seed=0, common_shared=False,
+                 n_missing_shared=0, noise_scale=1.0) -> dict:
+    """All arrays of a demo subject, ready to be written at the contract's paths.
+
+    null_fraction: share of the bigmask's voxels that are pure noise (no signal; their
+    noise_ceiling_avgreps is 0). A ``Noise`` entry of layers gets features independent
+    of everything (drawn from a separate stream, so the other layers and the responses
+    do not depend on whether it is listed).
+    common_shared: the shared images get the same 73k ids in every subject with the same
+    n_shared (NSD's shared1000), the other images ids outside them; n_missing_shared:
+    shared images the subject did not see (n_reps 0, NaN betas); noise_scale: the noise
+    sd times this (the noise ceilings follow). Each drawn from its own stream, so that the
+    rest of the subject is what it is without them.
+    """
+    if not 0 <= null_fraction < 1:
+        raise ValueError(f"null_fraction must be in [0, 1), got {null_fraction}")
+    rng = np.random.default_rng(seed)
+    all_layers = list(layers)
+    layers = [layer for layer in all_layers if layer != NOISE_LAYER]
+    n_layers = len(layers)
+    layout_ = voxel_layout(anat, n_voxels, n_layers, rng)
+    voxel_mask, labels, preferred = layout_["voxel_mask"], layout_["labels"], layout_["preferred"]
+    n_vox = preferred.size
+
     # mixture over layers: 0.7 on the preferred one, the rest on its neighbours
     dist = np.abs(np.arange(n_layers)[:, None] - preferred[None, :])
     mix = np.where(dist == 0, 0.7, np.where(dist == 1, 0.15, 0.0))
@@ -166,28 +231,8 @@ def make_subject(anat, *, layers, n_images=1500, n_shared=300, n_zero_reps=12, n
         signal += np.sqrt(mix[k])[None, :] * (g @ beta)
     signal /= signal.std(axis=0, keepdims=True)
 
-    # noise: per-repetition sd from a target noise ceiling (NSD: 3 repetitions)
-    nc = rng.uniform(0.05, 0.75, n_vox)
-    nc[rng.random(n_vox) < 0.15] = rng.uniform(0.005, 0.05)   # some voxels with little signal
-    if noise_scale != 1.0:        # the noise sd times noise_scale: 1/nc - 1 scales by its square
-        nc = 1 / (1 + noise_scale ** 2 * (1 / nc - 1))
-    rep_sd = np.sqrt(3 * (1 / nc - 1))
-    n_reps = rng.choice([3, 3, 3, 2, 1], size=n_images)
-    shared = np.zeros(n_images, dtype=bool)
-    shared[rng.choice(n_images, n_shared, replace=False)] = True
-    zero = rng.choice(np.flatnonzero(~shared), n_zero_reps, replace=False)
-    n_reps[zero] = 0
-    noise = rng.standard_normal((n_images, n_vox)) * rep_sd[None, :] / np.sqrt(np.maximum(n_reps, 1))[:, None]
-    # null voxels (a separate stream, so the other voxels are what they were without them):
-    # noise only, unit single-trial sd, noise ceiling 0
-    null_rng = np.random.default_rng([seed, 1])
-    null = np.zeros(n_vox, dtype=bool)
-    null[null_rng.choice(n_vox, int(round(null_fraction * n_vox)), replace=False)] = True
-    signal[:, null] = 0.0
-    nc[null] = 0.0
-    noise[:, null] = null_rng.standard_normal((n_images, int(null.sum()))) / np.sqrt(np.maximum(n_reps, 1))[:, None]
-    betas = (signal + noise).astype(np.float32)
-    betas[n_reps == 0] = np.nan
+    betas, nc, n_reps, shared, null = add_noise(signal, rng, n_shared=n_shared, n_zero_reps=n_zero_reps,
+                                                null_fraction=null_fraction, seed=seed, noise_scale=noise_scale)
     if NOISE_LAYER in all_layers:
         features[NOISE_LAYER] = (np.random.default_rng([seed, 2]).standard_normal((n_images, n_features))
                                  * spectrum).astype(np.float32)
@@ -197,13 +242,7 @@ def make_subject(anat, *, layers, n_images=1500, n_shared=300, n_zero_reps=12, n
     else:
         mix_out = mix.T
 
-    roi_info = {
-        "voxel_mask": voxel_mask,
-        "brain_nii_shape": np.array(BRAIN_NII_SHAPE),
-        "noise_ceiling_avgreps": nc * 100,
-        **{labels_key: labels[group] for group, (_, labels_key) in ROI_GROUPS.items()},
-        **{names_key: dict(DEMO_ROIS[group]) for group, (names_key, _) in ROI_GROUPS.items()},
-    }
+    roi_info = make_roi_info(voxel_mask, labels, nc)
     image_info = {"unique_ims": rng.choice(73000, n_images, replace=False),
                   "n_reps": n_reps, "shared1000": shared}
     if n_missing_shared:

@@ -18,6 +18,7 @@ INPUT_NAMES = {
     "roi_info": "voxel_roi_info.npy",
     "pycortex_db": "pycortex_db.zip",
     "pycortex_config": "pycortex_config.cfg",
+    "stimuli": "nsd_stimuli.hdf5",   # stimulus images (an extractor's input), unless stimuli.path is given
 }
 FEATURES_NAME = "features/{layer}.hdf5"
 INPUTS = {key: f"{SUBJECT_DIR}/{name}" for key, name in INPUT_NAMES.items()}
@@ -99,6 +100,8 @@ LOGS = "logs/{subject}"
 LOG = {
     "demo_anatomy": "logs/demo_anatomy.log",
     "demo_subject": f"{LOGS}/demo_subject.log",
+    "demo_images_subject": f"{LOGS}/demo_images_subject.log",
+    "extract_features": f"{LOGS}/features/{{extractor}}.log",
     "download": f"{LOGS}/download/{{name}}.log",
     "pycortex_subject": f"{LOGS}/pycortex_subject.log",
     "prepare": f"{LOGS}/prepare.log",

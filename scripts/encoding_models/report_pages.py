@@ -333,6 +333,27 @@ def _kv_table(items, cls=""):
     return f'<table class="{cls}"><tbody>{rows}</tbody></table>'
 
 
+def features_table(features) -> str:
+    """How each extracted layer's features were made, as an HTML table ("" when none).
+
+    features: {(subject, layer): attributes of its features file (stages.features.feature_attrs)}."""
+    head = ["subject", "layer", "extractor", "library", "model", "weights", "node", "preprocessing", "PCA",
+            "explained variance"]
+    rows = []
+    for (subject, layer), a in features.items():
+        if not a:
+            continue
+        pca = f"{a['pca_n_components']} components fitted on {a['pca_fit_on']} ({a['pca_n_fit_rows']} images); {a['pca_method']}"
+        cells = [subject, layer, a["extractor"], a["versions"], a["model"], f"{a['weights']} (seed {a['seed']})",
+                 a["node"], a["preprocessing"], pca, f"{100 * float(a['pca_explained_variance_ratio_total']):.1f} %"]
+        rows.append("<tr>" + "".join(f'<td class="name">{html.escape(str(c))}</td>' for c in cells) + "</tr>")
+    if not rows:
+        return ""
+    return ("<h2>Features extracted from the stimulus images</h2>"
+            f'<table id="features"><thead><tr>{"".join(f"<th>{h}</th>" for h in head)}</tr></thead>'
+            f'<tbody>{"".join(rows)}</tbody></table>')
+
+
 def lambda_counts_html(grid, counts) -> str:
     """A table of how many voxels chose each lambda of the grid, per model.
 
@@ -349,7 +370,7 @@ def lambda_counts_html(grid, counts) -> str:
 
 
 def provenance_html(config, ridge, git, split_sizes, versions, date, stats_attrs=None, lambda_counts=None,
-                    bounds=None) -> str:
+                    bounds=None, features=None) -> str:
     """The methods and provenance of a run: every setting that changes a number (ridge,
     statistics, maps), split sizes and seeds per subject, the permutations used, the
     lambdas chosen per model, the rounding bounds, the commit (and whether the tree was
@@ -361,6 +382,7 @@ def provenance_html(config, ridge, git, split_sizes, versions, date, stats_attrs
     'n_permutations_requested', 'n_val', 'n_bootstrap')} or None (statistics off);
     lambda_counts: {subject: {model: voxels per lambda index}}; bounds: {'r2', 'unique_a',
     'shared', ...}: the rounding bounds (``comparisons.rounding_bound``) of the tables.
+    features: {(subject, layer): attributes} of the layers extracted from images (shown in a table).
     """
     import yaml
     from . import penalty
@@ -462,6 +484,7 @@ def provenance_html(config, ridge, git, split_sizes, versions, date, stats_attrs
                      'A model at the largest lambda predicts little more than the mean.</p>')
         for subject, counts in lambda_counts.items():
             parts.append(f"<h3>{html.escape(subject)}</h3>" + lambda_counts_html(grid, counts))
+    parts.append(features_table(features or {}))
     parts += ["<h2>Provenance</h2>",
               _kv_table([("git commit", f"<code>{html.escape(git['commit'])}</code>"),
                          ("tree dirty", dirty), ("date", html.escape(date))]),

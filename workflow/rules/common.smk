@@ -54,6 +54,13 @@ LOCAL_SUBJECTS = [s for s in SUBJECTS if config["subjects"][s]["source"] == "loc
 GROUP_SUBJECTS = configuration.group_subjects(config)
 GROUP_ON = configuration.has_group(config)
 VALIDATION = configuration.validation_mode(config)
+DEMO_IMAGES_SUBJECTS = [
+    s for s in SUBJECTS if config["subjects"][s]["source"] == "demo_images"
+]
+# Layers extracted from the stimulus images: {extractor: {layer: node}} (features.smk),
+# and every (subject, layer) they produce.
+EXTRACTORS = configuration.extractors_used(config)
+EXTRACTED = [(s, layer) for s in SUBJECTS for ex in EXTRACTORS.values() for layer in ex]
 ENV = "../../envs/encoding.yaml"
 STATS = dict(config["stats"])
 STATS_ON = bool(STATS["enabled"])
@@ -101,11 +108,11 @@ def input_path(key):
 
     def inner(wildcards):
         s = subject_cfg(wildcards.subject)
-        if s["source"] == "local":
-            files = s["files"]
-            return (
-                files["features"][wildcards.layer] if key == "features" else files[key]
-            )
+        files = s.get("files", {}) if s["source"] == "local" else {}
+        if key != "features" and key in files:
+            return files[key]
+        if key == "features" and wildcards.layer in files.get("features", {}):
+            return files["features"][wildcards.layer]
         if key == "features":
             return layout.path(
                 layout.FEATURES, subject=wildcards.subject, layer=wildcards.layer
@@ -187,7 +194,8 @@ def all_outputs():
         out += [
             layout.report_copy(p, s)
             for p in out
-            if p.endswith(".png") and p.startswith(layout.path(layout.RESULTS, subject=s) + "/")
+            if p.endswith(".png")
+            and p.startswith(layout.path(layout.RESULTS, subject=s) + "/")
         ]
     return out + report_outputs() + group_outputs()  # report_helpers.smk, group_helpers.smk
 
@@ -234,5 +242,40 @@ def download_url(wildcards):
 def download_names():
     """The file names (relative to a subject's folder) the download rule may produce."""
     names = [re.escape(n) for n in layout.INPUT_NAMES.values()]
-    prefix, suffix = layout.FEATURES_NAME.split("{layer}")
-    return "|".join(names + [f"{re.escape(prefix)}[A-Za-z0-9_-]+{re.escape(suffix)}"])
+    extracted = {layer for ex in EXTRACTORS.values() for layer in ex}
+    url_layers = {
+        layer
+        for s in DOWNLOAD_SUBJECTS
+        for layer in subject_cfg(s)["urls"]["features"]
+        if layer not in extracted  # an extracted layer comes from its extractor
+    }
+    return "|".join(
+        names + [re.escape(layout.FEATURES_NAME.format(layer=l)) for l in url_layers]
+    )
+
+
+# ------------------------------------------------------------------ feature extraction (features.smk)
+def extractor_inputs(wildcards):
+    """The subject's image_info and stimulus file (a download, the demo's, or read in place)."""
+    s = subject_cfg(wildcards.subject)
+    return {
+        "image_info": layout.path(
+            layout.INPUTS["image_info"], subject=wildcards.subject
+        ),
+        "stimuli": configuration.stimuli_path(wildcards.subject, s),
+    }
+
+
+def extractor_split(name):
+    """The split settings the PCA's fit rows depend on (none with pca.fit_on: all, so that
+    a split change then reruns no extraction)."""
+
+    def inner(wildcards):
+        if config["extractors"][name]["pca"]["fit_on"] != "train":
+            return None
+        return {
+            "split_seed": subject_cfg(wildcards.subject)["split_seed"],
+            "pct_holdout": config["split"]["pct_holdout"],
+        }
+
+    return inner

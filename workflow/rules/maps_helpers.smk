@@ -30,7 +30,10 @@ def map_files(subject):
 def map_params(wildcards):
     p_subject, xfm = pycortex_target(wildcards.subject)
     roi_list = subject_cfg(wildcards.subject)["pycortex"]["roi_list"]
-    if roi_list is None and subject_cfg(wildcards.subject)["source"] == "demo":
+    if (
+        roi_list is None
+        and subject_cfg(wildcards.subject)["source"] in configuration.SYNTHETIC_SOURCES
+    ):
         roi_list = layout.S1_OUTLINES
     return {
         "pycortex_subject": p_subject,

@@ -55,6 +55,9 @@ rule report_provenance:
         prepared=expand(layout.PREPARED, subject=SUBJECTS),
         fits=expand(layout.FIT, subject=SUBJECTS, model=MODELS),
         stats=provenance_stats(),
+        features=[
+            layout.path(layout.FEATURES, subject=s, layer=l) for s, l in EXTRACTED
+        ],
     output:
         report(
             layout.REPORT_PROVENANCE,
@@ -75,6 +78,7 @@ rule report_provenance:
         run=provenance_config(),
         subjects=SUBJECTS,
         models=MODELS,
+        extracted=EXTRACTED,
     script:
         "../../scripts/report_provenance.py"
 

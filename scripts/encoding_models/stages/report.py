@@ -45,11 +45,15 @@ def overview_page(subject, layers, layer_r2_tsv, counts_tsv, partition_tsv, prep
     _write(out_answers, report_pages.answers_html(subject, layers, *tables, bounds, viewer_href=viewer_href))
 
 
-def provenance_page(config, ridge, git, prepared, out_html, versions=None, date=None, fits=None, stats=None):
+def provenance_page(config, ridge, git, prepared, out_html, versions=None, date=None, fits=None, stats=None,
+                    features=None):
     """The methods and provenance page (``report_pages.provenance_html``); prepared:
     {subject: prepared.h5}; fits: {subject: {model: fit.h5}} (the chosen lambdas per model);
     stats: {subject: [statistics files]} whose attrs say the permutations and bootstrap
-    samples used (a model's and, with pairs, a pair's), or None with statistics off."""
+    samples used (a model's and, with pairs, a pair's), or None with statistics off;
+    features: {(subject, layer): features file} of the layers extracted from images (how
+    each was made is read from its attributes)."""
+    from .features import feature_attrs
     versions = versions or package_versions()
     date = date or datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
     sizes = {subject: split_sizes(path) for subject, path in prepared.items()}
@@ -65,8 +69,9 @@ def provenance_page(config, ridge, git, prepared, out_html, versions=None, date=
                 attrs[subject].update(h5_attrs(path))
     # the tables' rounding bounds, at the first subject's validation images (stated per bound)
     bounds = rounding_bounds(ridge["precision"], next(iter(sizes.values()))["validation"]) if sizes else None
+    features = {key: feature_attrs(path) for key, path in (features or {}).items()}
     _write(out_html, report_pages.provenance_html(config, ridge, git, sizes, versions, date, stats_attrs=attrs,
-                                                  lambda_counts=counts, bounds=bounds))
+                                                  lambda_counts=counts, bounds=bounds, features=features))
 
 
 def lambda_counts(fit_path, n_grid) -> np.ndarray:
