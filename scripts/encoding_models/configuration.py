@@ -57,9 +57,6 @@ def check(config):
             missing = [layer for layer in layers if layer not in s["urls"]["features"] and layer not in extracted]
             if missing:
                 raise ConfigError(f"subjects.{subject}.urls.features", f"no URL for layer(s) {missing}")
-            if config.get("maps", {}).get("enabled", True) and not s["urls"].get("pycortex_db"):
-                raise ConfigError(f"subjects.{subject}.urls.pycortex_db", "maps need the subject's pycortex database "
-                                                                          "(a zip): add its URL, or set maps.enabled: false")
         for name, parts in merged.items():
             unknown = [p for p in parts if p not in defined]
             if unknown:
@@ -87,6 +84,11 @@ def check(config):
         raise ConfigError("ridge.batch_size", f"must be a whole number of voxels, got {batch!r}")
     _check_maps(config.get("maps", {}))
     _check_stats(config)
+    if config.get("maps", {}).get("enabled", True):
+        for subject, s in config["subjects"].items():
+            if s["source"] == "download" and not s["urls"].get("pycortex_db"):
+                raise ConfigError(f"subjects.{subject}.urls.pycortex_db", "maps need the subject's pycortex database "
+                                                                          "(a zip): add its URL, or set maps.enabled: false")
     group_subjects(config)
 
 

@@ -197,7 +197,9 @@ def all_outputs():
             if p.endswith(".png")
             and p.startswith(layout.path(layout.RESULTS, subject=s) + "/")
         ]
-    return out + report_outputs() + group_outputs()  # report_helpers.smk, group_helpers.smk
+    return (
+        out + report_outputs() + group_outputs()
+    )  # report_helpers.smk, group_helpers.smk
 
 
 # ------------------------------------------------------------------ statistics
