@@ -13,7 +13,7 @@ with rule_log(snakemake.log[0]):
     group.layer_r2_figure(o.layer_r2, subjects, p.layers, p.fdr_q, o.fig_layer_r2)
     group.partition_figure(o.partition, subjects, p.layers, p.fdr_q, o.fig_partition)
     group.group_html(subjects, p.layers, o.layer_r2, o.partition, o.best_layer, o.validation, p.fdr_q,
-                     p.validation, o.page,
+                     p.validation, o.page, answers_out=o.answers,
                      subject_pages={s: group.relative(h, o.page) for s, h in p.subject_pages.items()},
                      figures={"R2 per ROI and layer": group.relative(o.fig_layer_r2, o.page),
                               "Unique and shared variance per ROI": group.relative(o.fig_partition, o.page)})

@@ -149,21 +149,16 @@ def fingerprint(paths):
     return {p: (hashlib.sha256(open(p, "rb").read()).hexdigest(), os.stat(p).st_mtime_ns) for p in paths}
 
 
-@pytest.fixture(scope="session")
-def lab_storage(group_run, tmp_path_factory):
-    """demo1's files copied to 'shared storage' under other names, as a lab would hold NSD's."""
+@pytest.fixture(scope="module")
+def lab_storage(small_subject, tmp_path_factory):
+    """A small synthetic subject (conftest's, no pycortex needed) written to 'shared storage'
+    under other names, as a lab would hold NSD's files."""
     root = tmp_path_factory.mktemp("storage")
-    src = os.path.join(group_run, "resources", "demo1")
     names = {"betas": "S1_betas_avg_bigmask.hdf5", "image_info": "S1_image_info.csv",
              "roi_info": "S1_voxel_roi_info.npy"}
-    files = {}
-    for key, name in names.items():
-        shutil.copy2(os.path.join(src, layout.INPUT_NAMES[key]), root / name)
-        files[key] = str(root / name)
-    files["features"] = {}
-    for layer in ("Conv1", "Conv2"):
-        shutil.copy2(os.path.join(src, "features", f"{layer}.hdf5"), root / f"S1_{layer}.hdf5")
-        files["features"][layer] = str(root / f"S1_{layer}.hdf5")
+    files = {key: str(root / name) for key, name in names.items()}
+    files["features"] = {layer: str(root / f"S1_{layer}.hdf5") for layer in ("Conv1", "Conv2")}
+    demo.write_subject(files, small_subject, str(tmp_path_factory.mktemp("truth") / "gt.h5"))
     return root, files
 
 

@@ -84,6 +84,7 @@ GROUP_SUMMARY = f"{GROUP}/summary/{{table}}.tsv"
 GROUP_FIGURES = {"layer_r2": f"{GROUP}/figures/layer_r2_by_roi.png",
                  "partition": f"{GROUP}/figures/partition_by_roi.png"}
 GROUP_REPORT = f"{GROUP}/report/overview.html"
+GROUP_ANSWERS = f"{GROUP}/report/answers.html"     # the fragment the report's first page includes
 GROUP_BENCHMARK = f"{GROUP}/benchmarks/group.tsv"
 # The shared1000 images every subject of the group saw (split.validation: shared_by_all).
 COMMON_VALIDATION = f"{GROUP}/common_validation.tsv"

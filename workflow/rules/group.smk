@@ -18,7 +18,7 @@ rule local_check:
         layout.LOG["local_check"],
     wildcard_constraints:
         subject=_alt(LOCAL_SUBJECTS),
-        name=download_names(),
+        name=local_names(),
     conda:
         ENV
     threads: 1
@@ -70,6 +70,7 @@ rule group:
             subcategory="group",
             caption="../report/group_partition.rst",
         ),
+        answers=layout.GROUP_ANSWERS,
         page=report(
             layout.GROUP_REPORT,
             category="0 Overview",

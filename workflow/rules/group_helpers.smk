@@ -15,6 +15,16 @@ def subject_input(subject, key):
     return input_path(key)(types.SimpleNamespace(subject=subject))
 
 
+def local_names():
+    """The file names (relative to a subject's folder, as layout.input_key reads them) of
+    the local subjects' files: the local_check rule's {name} values."""
+    names = {layout.INPUT_NAMES[k] for k in layout.INPUT_NAMES}
+    for s in LOCAL_SUBJECTS:
+        for layer in subject_cfg(s)["files"].get("features", {}):
+            names.add(layout.path(layout.FEATURES_NAME, layer=layer))
+    return "|".join(re.escape(n) for n in sorted(names)) or "^$"
+
+
 def local_pin(wildcards):
     """(config key, pinned sha256 or None) of a local subject's file."""
     key, layer = layout.input_key(wildcards.name)
@@ -68,5 +78,5 @@ def group_outputs():
     return (
         expand(layout.GROUP_SUMMARY, table=layout.GROUP_TABLES)
         + list(layout.GROUP_FIGURES.values())
-        + [layout.GROUP_REPORT]
+        + [layout.GROUP_REPORT, layout.GROUP_ANSWERS]
     )

@@ -291,10 +291,12 @@ def _fmt(x, digits=4):
 
 
 def group_html(subjects, layers, r2_tsv, partition_tsv, best_tsv, validation_tsv, fdr_q, validation, out_html,
-               subject_pages=None, figures=None):
+               subject_pages=None, figures=None, answers_out=None):
     """The group's answers: best layer per ROI (each subject's and the group's), mean R2
     per ROI and layer with SEM and q, significant partition components, and the
-    validation images each subject used."""
+    validation images each subject used. out_html: a page of its own (with the figures);
+    answers_out (optional): the same answers as the fragment that the report's first page
+    includes (workflow/report/workflow.rst), in report_pages' answers style."""
     import pandas as pd
     from .. import report_pages
     colours = palette.layer_colours(layers)
@@ -354,8 +356,14 @@ def group_html(subjects, layers, r2_tsv, partition_tsv, best_tsv, validation_tsv
                '<table><thead><tr><th class="name">subject</th><th>validation images</th>'
                "<th>shared1000 images with data dropped</th><th>train</th><th>holdout</th></tr></thead>"
                f"<tbody>{vrows}</tbody></table>")
+    answers = [part for part in out if not part.startswith("<p>Per subject:")]   # links relative to the page
     for title, src in (figures or {}).items():
         out.append(f'<h2>{html.escape(title)}</h2><img src="{html.escape(src)}" style="max-width:100%">')
+    if answers_out is not None:
+        title = f"Group of {len(subjects)} subjects: answers per ROI"
+        with atomic_path(answers_out) as tmp, open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(f'<section class="em-answers" data-subject="group"><style>{report_pages._ANSWERS_STYLE}</style>'
+                     f"<h2>{html.escape(title)}</h2>\n" + "\n".join(answers) + "</section>\n")
     with atomic_path(out_html) as tmp, open(tmp, "w", encoding="utf-8") as fh:
         fh.write(report_pages._page(f"Group of {len(subjects)} subjects: answers per ROI", "\n".join(out)))
 
