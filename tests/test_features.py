@@ -284,8 +284,8 @@ def test_config_checks_name_the_key(tmp_path):
         configuration.check(bad)
     # a download subject with an extracted layer needs a stimulus file
     nsd = demo_images_config(subjects={"s1": {"source": "download", "split_seed": 1, "urls": {
-        "betas": "https://x/b.hdf5", "image_info": "https://x/i.csv", "roi_info": "https://x/r.npy", "features": {}}}},
-        rois=["all"], merged_rois={})
+        "betas": "https://x/b.hdf5", "image_info": "https://x/i.csv", "roi_info": "https://x/r.npy", "features": {},
+        "pycortex_db": "https://x/db.zip"}}}, rois=["all"], merged_rois={})
     with pytest.raises(configuration.ConfigError, match=r"subjects\.s1\.stimuli"):
         configuration.check(nsd)
     nsd["subjects"]["s1"]["stimuli"] = {"path": str(tmp_path / "nope.hdf5"), "dataset": "imgBrick",

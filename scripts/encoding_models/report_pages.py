@@ -209,8 +209,9 @@ def answers_html(subject, layers, layer_r2, counts, partition, bounds, viewer_hr
              f"<h2>Subject {sid}: which layer explains each ROI, and what each layer adds</h2>",
              '<p class="note">Validation R2: the fraction of variance of a voxel\'s responses to the validation images '
              'that a layer\'s ridge model predicts (below 0, in red: worse than predicting the mean). Medians are over '
-             'the ROI\'s voxels with a defined R2; "sig." is the share of those voxels that are significant (statistics '
-             f'page). ~0: no larger than the rounding bound ({bounds["r2"]:.1e} for an R2, {bounds["unique_a"]:.1e} for '
+             'the ROI\'s voxels with a defined R2; "sig." is the share of those voxels whose value is significant: '
+             f'positive, with a q-value at most stats.fdr_q (methods page). ~0: no larger than the rounding bound '
+             f'({bounds["r2"]:.1e} for an R2, {bounds["unique_a"]:.1e} for '
              f'a unique and {bounds["shared"]:.1e} for a shared part; see the methods page). Click a column header to '
              'sort.</p>',
              f'<p><label>Show ROIs (exact names, comma-separated; empty: all): <input class="em-roi-filter" '
