@@ -36,6 +36,9 @@ def check(config):
     dup = sorted({layer for layer in layers if layers.count(layer) > 1})
     if dup:
         raise ConfigError("layers", f"layer(s) listed more than once: {dup}")
+    if layout.GROUP_NAME in config["subjects"]:
+        raise ConfigError(f"subjects.{layout.GROUP_NAME}", f"'{layout.GROUP_NAME}' names the group's results folder "
+                                                           "(results/group/); give the subject another name")
     extracted = extractor_layers(config)      # also checks the extractors
     for subject, s in config["subjects"].items():
         defined = defined_rois(s)
@@ -46,6 +49,8 @@ def check(config):
             missing = [layer for layer in layers if layer not in s["demo"]["layers"] and layer not in extracted]
             if missing:
                 raise ConfigError(f"subjects.{subject}.demo.layers", f"the demo generates {s['demo']['layers']}, not {missing}")
+        elif s["source"] == "local":
+            _check_local_keys(subject, s, [layer for layer in layers if layer not in extracted])
         else:
             if "urls" not in s:
                 raise ConfigError(f"subjects.{subject}", "source 'download' needs 'urls'")
@@ -84,6 +89,7 @@ def check(config):
             if s["source"] == "download" and not s["urls"].get("pycortex_db"):
                 raise ConfigError(f"subjects.{subject}.urls.pycortex_db", "maps need the subject's pycortex database "
                                                                           "(a zip): add its URL, or set maps.enabled: false")
+    group_subjects(config)
 
 
 # ROI names become path parts (results/<subject>/rois/<roi>/...) and wildcard values, as
@@ -146,6 +152,111 @@ def _check_stats(config):
                                              f"that can reach stats.fdr_q = {q:g} (1/(1+B) <= fdr_q); use at least {need}")
 
 
+# ------------------------------------------------------------------ group level
+SYNTHETIC_SOURCES = ("demo", "demo_images")    # subjects whose data the workflow makes up
+
+
+def group_subjects(config) -> list:
+    """The subjects of the group stage (``group.subjects``, default every subject, in
+    config order). Raises ConfigError for unknown names and for a group that would pool
+    demo (synthetic) subjects with real ones."""
+    subjects = list(config["subjects"])
+    chosen = (config.get("group") or {}).get("subjects")
+    if chosen is None:
+        chosen, key = subjects, "subjects"
+    else:
+        key = "group.subjects"
+        unknown = [s for s in chosen if s not in subjects]
+        if unknown:
+            raise ConfigError(key, f"subject(s) {unknown} are not configured under 'subjects' {subjects}")
+        chosen = [s for s in subjects if s in chosen]
+    demo = [s for s in chosen if config["subjects"][s]["source"] in SYNTHETIC_SOURCES]
+    if len(chosen) > 1 and 0 < len(demo) < len(chosen):
+        raise ConfigError(key, f"the group would pool demo (synthetic) subjects {demo} with real ones "
+                               f"{[s for s in chosen if s not in demo]}; list the subjects to pool in group.subjects")
+    return chosen
+
+
+def has_group(config) -> bool:
+    """Whether the group stage runs: two or more subjects in the group."""
+    return len(group_subjects(config)) >= 2
+
+
+def validation_mode(config) -> str:
+    return (config.get("split") or {}).get("validation", "shared1000")
+
+
+# ------------------------------------------------------------------ local subjects (data read in place)
+def local_files(subject_cfg, layers) -> dict:
+    """{(key, layer or None): path} of a local subject's input files (pycortex ones if given)."""
+    files = subject_cfg["files"]
+    out = {(key, None): files[key] for key in layout.INPUT_NAMES if key in files}
+    out.update({("features", layer): files["features"][layer] for layer in layers if layer in files.get("features", {})})
+    return out
+
+
+def local_key(subject, key, layer=None) -> str:
+    return f"subjects.{subject}.files.{key}" + (f".{layer}" if layer else "")
+
+
+def _check_local_keys(subject, s, layers):
+    if "files" not in s:
+        raise ConfigError(f"subjects.{subject}", "source 'local' needs 'files' (a path per input file)")
+    if "urls" in s:
+        raise ConfigError(f"subjects.{subject}.urls", "a 'local' subject reads 'files', not 'urls'")
+    for key in ("betas", "image_info", "roi_info"):
+        if key not in s["files"]:
+            raise ConfigError(f"subjects.{subject}.files", f"no path for '{key}'")
+    missing = [layer for layer in layers if layer not in s["files"].get("features", {})]
+    if missing:
+        raise ConfigError(f"subjects.{subject}.files.features", f"no path for layer(s) {missing}")
+
+
+def local_bases(config, config_files) -> dict:
+    """{subject: folder its relative 'files' paths are read from}: the folder of the last
+    config file that gives the subject's files (the working directory if none does)."""
+    import os
+    import yaml
+    bases = {}
+    for path in config_files:
+        with open(path) as fh:
+            data = yaml.safe_load(fh) or {}
+        for name, s in (data.get("subjects") or {}).items():
+            if isinstance(s, dict) and "files" in s:
+                bases[name] = os.path.dirname(os.path.abspath(path))
+    return {name: bases.get(name, os.getcwd()) for name, s in config["subjects"].items() if s["source"] == "local"}
+
+
+def resolve_local(config, config_files) -> None:
+    """Make every local subject's paths absolute (relative ones: to the config file that
+    gives them) and check each file at parse time: it exists, is a readable file, and
+    starts like its format (HDF5, .npy, zip; text files not like HTML), as downloads
+    are checked. Raises ConfigError naming the key and the path."""
+    import os
+    from .download import HEAD_BYTES, content_problem
+    layers = list(config["layers"])
+    for subject, base in local_bases(config, config_files).items():
+        s = config["subjects"][subject]
+        for (key, layer), given in local_files(s, layers).items():
+            name = layout.FEATURES_NAME.format(layer=layer) if layer else layout.INPUT_NAMES[key]
+            where = local_key(subject, key, layer)
+            path = os.path.normpath(os.path.join(base, os.path.expanduser(str(given))))
+            if not os.path.exists(path):
+                raise ConfigError(where, f"{path}: no such file")
+            if not os.path.isfile(path):
+                raise ConfigError(where, f"{path}: not a file")
+            try:
+                with open(path, "rb") as fh:
+                    head = fh.read(HEAD_BYTES)
+            except OSError as e:
+                raise ConfigError(where, f"{path}: cannot be read ({e.strerror})") from None
+            problem = content_problem(name, head)
+            if problem:
+                raise ConfigError(where, f"{path}: {problem}")
+            if layer:
+                s["files"]["features"][layer] = path
+            else:
+                s["files"][key] = path
 # ------------------------------------------------------------------ feature extractors
 def extractor_layers(config) -> dict:
     """{layer: (extractor name, node)} over every configured extractor, checked: a layer name

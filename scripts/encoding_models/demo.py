@@ -138,14 +138,15 @@ def voxel_layout(anat, n_voxels, n_layers, rng) -> dict:
     return {"voxel_mask": voxel_mask, "labels": labels, "preferred": preferred}
 
 
-def add_noise(signal, rng, *, n_shared, n_zero_reps, null_fraction, seed):
+def add_noise(signal, rng, *, n_shared, n_zero_reps, null_fraction, seed, noise_scale=1.0):
     """The demo's noise-ceiling, repetition and null-voxel conventions applied to a unit-variance
     signal [n_images x n_vox] (modified in place: null voxels set to 0).
 
     Noise ceilings uniform in 0.05..0.75 (15 % of voxels 0.005..0.05); per-repetition noise sd
     sqrt(3 (1 / nc - 1)) averaged over 1-3 repetitions; n_shared shared1000 images; n_zero_reps
     images without data (NaN betas); a fraction null_fraction of voxels noise only (noise
-    ceiling 0), drawn from a separate stream seeded [seed, 1].
+    ceiling 0), drawn from a separate stream seeded [seed, 1]. noise_scale: the noise sd times
+    this (1 / nc - 1 scales by its square, so the noise ceilings follow).
     Returns betas float32 [n_images x n_vox], nc [n_vox], n_reps [n_images], shared bool
     [n_images], null bool [n_vox].
     """
@@ -153,6 +154,8 @@ def add_noise(signal, rng, *, n_shared, n_zero_reps, null_fraction, seed):
     # noise: per-repetition sd from a target noise ceiling (NSD: 3 repetitions)
     nc = rng.uniform(0.05, 0.75, n_vox)
     nc[rng.random(n_vox) < 0.15] = rng.uniform(0.005, 0.05)   # some voxels with little signal
+    if noise_scale != 1.0:
+        nc = 1 / (1 + noise_scale ** 2 * (1 / nc - 1))
     rep_sd = np.sqrt(3 * (1 / nc - 1))
     n_reps = rng.choice([3, 3, 3, 2, 1], size=n_images)
     shared = np.zeros(n_images, dtype=bool)
@@ -185,13 +188,19 @@ def make_roi_info(voxel_mask, labels, nc) -> dict:
 
 
 def make_subject(anat, *, layers, n_images=1500, n_shared=300, n_zero_reps=12, n_voxels=4000,
-                 n_features=100, layer_correlation=0.6, null_fraction=0.1, seed=0) -> dict:
+                 n_features=100, layer_correlation=0.6, null_fraction=0.1, seed=0, common_shared=False,
+                 n_missing_shared=0, noise_scale=1.0) -> dict:
     """All arrays of a demo subject, ready to be written at the contract's paths.
 
     null_fraction: share of the bigmask's voxels that are pure noise (no signal; their
     noise_ceiling_avgreps is 0). A ``Noise`` entry of layers gets features independent
     of everything (drawn from a separate stream, so the other layers and the responses
     do not depend on whether it is listed).
+    common_shared: the shared images get the same 73k ids in every subject with the same
+    n_shared (NSD's shared1000), the other images ids outside them; n_missing_shared:
+    shared images the subject did not see (n_reps 0, NaN betas); noise_scale: the noise
+    sd times this (the noise ceilings follow). Each drawn from its own stream, so that the
+    rest of the subject is what it is without them.
     """
     if not 0 <= null_fraction < 1:
         raise ValueError(f"null_fraction must be in [0, 1), got {null_fraction}")
@@ -223,7 +232,7 @@ def make_subject(anat, *, layers, n_images=1500, n_shared=300, n_zero_reps=12, n
     signal /= signal.std(axis=0, keepdims=True)
 
     betas, nc, n_reps, shared, null = add_noise(signal, rng, n_shared=n_shared, n_zero_reps=n_zero_reps,
-                                                null_fraction=null_fraction, seed=seed)
+                                                null_fraction=null_fraction, seed=seed, noise_scale=noise_scale)
     if NOISE_LAYER in all_layers:
         features[NOISE_LAYER] = (np.random.default_rng([seed, 2]).standard_normal((n_images, n_features))
                                  * spectrum).astype(np.float32)
@@ -236,6 +245,19 @@ def make_subject(anat, *, layers, n_images=1500, n_shared=300, n_zero_reps=12, n
     roi_info = make_roi_info(voxel_mask, labels, nc)
     image_info = {"unique_ims": rng.choice(73000, n_images, replace=False),
                   "n_reps": n_reps, "shared1000": shared}
+    if n_missing_shared:
+        if n_missing_shared >= n_shared:
+            raise ValueError(f"n_missing_shared ({n_missing_shared}) must be below n_shared ({n_shared})")
+        missing = np.random.default_rng([seed, 3]).choice(np.flatnonzero(shared), n_missing_shared, replace=False)
+        n_reps[missing] = 0
+        betas[missing] = np.nan
+    if common_shared:
+        common = np.random.default_rng([n_shared, 73000]).choice(73000, n_shared, replace=False)
+        ids = np.empty(n_images, dtype=np.int64)
+        ids[shared] = common
+        ids[~shared] = np.random.default_rng([seed, 4]).choice(np.setdiff1d(np.arange(73000), common),
+                                                               n_images - n_shared, replace=False)
+        image_info["unique_ims"] = ids
     return {"betas": betas, "image_info": image_info, "roi_info": roi_info, "features": features,
             "preferred_layer": preferred, "mixture": mix_out, "null_voxel": null}
 

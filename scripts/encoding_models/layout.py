@@ -76,6 +76,22 @@ REPORT_PROVENANCE = "results/report/methods_provenance.html"
 VIEWER = f"{RESULTS}/viewer"
 VIEWER_INDEX = "index.html"
 
+# ------------------------------------------------------------------ group level (across subjects)
+GROUP_NAME = "group"          # no subject may take this name: its results folder is the group's
+GROUP = f"results/{GROUP_NAME}"
+GROUP_TABLES = ("layer_r2", "partition", "best_layer", "validation")
+GROUP_SUMMARY = f"{GROUP}/summary/{{table}}.tsv"
+GROUP_FIGURES = {"layer_r2": f"{GROUP}/figures/layer_r2_by_roi.png",
+                 "partition": f"{GROUP}/figures/partition_by_roi.png"}
+GROUP_REPORT = f"{GROUP}/report/overview.html"
+GROUP_ANSWERS = f"{GROUP}/report/answers.html"     # the fragment the report's first page includes
+GROUP_BENCHMARK = f"{GROUP}/benchmarks/group.tsv"
+# The shared1000 images every subject of the group saw (split.validation: shared_by_all).
+COMMON_VALIDATION = f"{GROUP}/common_validation.tsv"
+# A local subject's input file, checked (format, pinned sha256) and its sha256 recorded;
+# the file itself is read in place and never an output.
+LOCAL_CHECK = f"{RESULTS}/inputs/{{name}}.sha256"
+
 # ------------------------------------------------------------------ logs
 # One log per job, whatever the names: every rule with wildcards logs into a folder of its
 # own, and its wildcard values are joined by '/' or '+' (characters no layer, subject,
@@ -110,6 +126,9 @@ LOG = {
     "stats_partition": f"{LOGS}/stats/partition/{{a}}+{{b}}.log",
     "stats_partition_set": f"{LOGS}/stats/partition_sets/{{pset}}.log",
     "map_partition_set": f"{LOGS}/maps/partition_sets/{{pset}}/{{component}}.log",
+    "local_check": f"{LOGS}/local_check/{{name}}.log",
+    "group": "logs/group/group.log",
+    "common_validation": "logs/group/common_validation.log",
 }
 
 # ------------------------------------------------------------------ the workflow's pycortex store

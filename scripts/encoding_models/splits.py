@@ -47,7 +47,7 @@ def make_split(shared1000, seed: int, pct_holdout: float = 0.10):
     return trn, holdout, val
 
 
-def split_kept_rows(shared1000, kept, seed: int, pct_holdout: float = 0.10):
+def split_kept_rows(shared1000, kept, seed: int, pct_holdout: float = 0.10, val_allowed=None):
     """The reference's order: split over all image_info rows, then keep the rows with data.
 
     The rows with data (n_reps > 0) are kept in each split. An image's split therefore
@@ -63,6 +63,10 @@ def split_kept_rows(shared1000, kept, seed: int, pct_holdout: float = 0.10):
         As in :func:`make_split`.
     pct_holdout : float
         As in :func:`make_split`.
+    val_allowed : array-like [n_rows], bool, optional
+        ``split.validation: shared_by_all``: shared1000 rows outside it are dropped from
+        every split (in none of trn, holdout, val); the train/holdout draw is the
+        reference's, unchanged.
 
     Returns
     -------
@@ -70,7 +74,30 @@ def split_kept_rows(shared1000, kept, seed: int, pct_holdout: float = 0.10):
         The masks of :func:`make_split` restricted to the kept rows (n_kept = kept.sum()).
     """
     kept = np.asarray(kept, dtype=bool)
-    return tuple(mask[kept] for mask in make_split(shared1000, seed, pct_holdout))
+    trn, holdout, val = make_split(shared1000, seed, pct_holdout)
+    if val_allowed is not None:
+        val = val & np.asarray(val_allowed, dtype=bool)
+    return tuple(mask[kept] for mask in (trn, holdout, val))
+
+
+def common_validation(image_infos):
+    """The shared1000 images every subject saw.
+
+    Parameters
+    ----------
+    image_infos : iterable of pandas.DataFrame
+        Each subject's image_info (columns unique_ims, n_reps, shared1000).
+
+    Returns
+    -------
+    ndarray [n_common], int64
+        Sorted 73k ids (``unique_ims``) marked shared1000 with n_reps > 0 in every table.
+    """
+    common = None
+    for info in image_infos:
+        seen = set(info.loc[info["shared1000"].astype(bool) & (info["n_reps"] > 0), "unique_ims"].astype(int))
+        common = seen if common is None else common & seen
+    return np.array(sorted(common or ()), dtype=np.int64)
 
 
 def split_normalize(f, trn, holdout, val, *, intercept: bool = True):

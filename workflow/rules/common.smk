@@ -25,6 +25,9 @@ from encoding_models.responses import SPLITS
 
 try:
     configuration.check(config)
+    # local subjects: paths made absolute (relative: to the config file giving them), each
+    # file checked now, before any job runs
+    configuration.resolve_local(config, [str(f) for f in workflow.configfiles])
 except configuration.ConfigError as e:
     raise WorkflowError(str(e)) from None
 
@@ -47,6 +50,10 @@ DOWNLOAD_SUBJECTS = [
     s for s in SUBJECTS if config["subjects"][s]["source"] == "download"
 ]
 DEMO_SUBJECTS = [s for s in SUBJECTS if config["subjects"][s]["source"] == "demo"]
+LOCAL_SUBJECTS = [s for s in SUBJECTS if config["subjects"][s]["source"] == "local"]
+GROUP_SUBJECTS = configuration.group_subjects(config)
+GROUP_ON = configuration.has_group(config)
+VALIDATION = configuration.validation_mode(config)
 DEMO_IMAGES_SUBJECTS = [
     s for s in SUBJECTS if config["subjects"][s]["source"] == "demo_images"
 ]
@@ -83,11 +90,36 @@ def subject_cfg(subject):
 
 def subject_tables(wildcards):
     """A subject's betas, image_info and roi_info (features are per layer, so that adding
-    a layer reruns nothing that does not use it)."""
-    return {
-        key: layout.path(layout.INPUTS[key], subject=wildcards.subject)
-        for key in ("betas", "image_info", "roi_info")
+    a layer reruns nothing that does not use it); a local subject's checks (group.smk);
+    the group's common validation images under split.validation: shared_by_all."""
+    out = {
+        key: input_path(key)(wildcards) for key in ("betas", "image_info", "roi_info")
     }
+    out.update(local_checks(wildcards.subject, ("betas", "image_info", "roi_info")))
+    if VALIDATION == "shared_by_all" and wildcards.subject in GROUP_SUBJECTS:
+        out["common_validation"] = layout.COMMON_VALIDATION
+    return out
+
+
+def input_path(key):
+    """An input function: the subject's file ``key`` (features: of the {layer} wildcard),
+    at the contract's path, or where a local subject's config puts it (read in place).
+    """
+
+    def inner(wildcards):
+        s = subject_cfg(wildcards.subject)
+        files = s.get("files", {}) if s["source"] == "local" else {}
+        if key != "features" and key in files:
+            return files[key]
+        if key == "features" and wildcards.layer in files.get("features", {}):
+            return files["features"][wildcards.layer]
+        if key == "features":
+            return layout.path(
+                layout.FEATURES, subject=wildcards.subject, layer=wildcards.layer
+            )
+        return layout.path(layout.INPUTS[key], subject=wildcards.subject)
+
+    return inner
 
 
 def model_crossprods(wildcards):
@@ -165,7 +197,9 @@ def all_outputs():
             if p.endswith(".png")
             and p.startswith(layout.path(layout.RESULTS, subject=s) + "/")
         ]
-    return out + report_outputs()  # report.smk
+    return (
+        out + report_outputs() + group_outputs()
+    )  # report_helpers.smk, group_helpers.smk
 
 
 # ------------------------------------------------------------------ statistics

@@ -89,8 +89,9 @@ rule pycortex_subject:
         zip=lambda wc: (
             layout.path(layout.INPUTS["pycortex_db"], subject=wc.subject)
             if subject_cfg(wc.subject)["source"] == "download"
-            else []
+            else subject_cfg(wc.subject).get("files", {}).get("pycortex_db", [])
         ),
+        checked=pycortex_db_checks,
     output:
         layout.path(layout.STORE_READY, store=PYCORTEX_STORE, subject="{subject}"),
     log:

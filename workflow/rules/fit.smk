@@ -8,8 +8,9 @@ rule crossprod:
             split: layout.path(layout.RESPONSES, subject="{subject}", split=split)
             for split in ("trn", "holdout")
         },
-        features=layout.FEATURES,
+        features=input_path("features"),
         prepared=layout.PREPARED,
+        checked=feature_checks,
     output:
         layout.CROSSPROD,
     log:

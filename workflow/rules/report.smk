@@ -87,7 +87,7 @@ rule viewer:
     """A static pycortex WebGL viewer: R2 per layer, best layer, every pair's partitions, a legend (serve over HTTP)."""
     input:
         cache=layout.MAP_CACHE_OK,
-        roi_info=layout.INPUTS["roi_info"],
+        roi_info=input_path("roi_info"),
         fits=expand(layout.FIT, subject="{subject}", model=LAYERS),
         best_layer=layout.BEST_LAYER,
         partitions=[
