@@ -153,9 +153,6 @@ def _check_stats(config):
 
 
 # ------------------------------------------------------------------ group level
-SYNTHETIC_SOURCES = ("demo", "demo_images")    # subjects whose data the workflow makes up
-
-
 def group_subjects(config) -> list:
     """The subjects of the group stage (``group.subjects``, default every subject, in
     config order). Raises ConfigError for unknown names and for a group that would pool
