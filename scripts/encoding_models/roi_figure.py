@@ -81,7 +81,6 @@ def partition_bars(df, layers_order, out_png, title):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from matplotlib.patches import Patch
     from . import palette
     colours = palette.layer_colours(layers_order)
     pairs = list(dict.fromkeys(df["pair"]))
@@ -109,18 +108,9 @@ def partition_bars(df, layers_order, out_png, title):
                                           ("unique_b", f"unique {b}"))):
             ax.bar(x + (k - 1) * width, d[f"{key}_median"].to_numpy(), width=width, color=used[pair][key],
                    label=label, edgecolor="0.2", linewidth=0.4)
-        ax.axhline(0, color="black", linewidth=0.8)
-        ax.set_xticks(x, d["roi"], rotation=90, fontsize=11 if panel_w / max(n_roi, 1) > 0.25 else 9)
+        pair_panel(ax, a, b, d["roi"], fontsize=11 if panel_w / max(n_roi, 1) > 0.25 else 9, title_size=12)
         ax.tick_params(axis="y", labelsize=11)
-        ax.set_title(f"{a} + {b}", fontsize=12)
-        ax.grid(axis="y", color="0.85", linewidth=0.6)
-        ax.set_axisbelow(True)
-    for ax in axes.flat[len(pairs):]:
-        ax.axis("off")
-    for row in axes:
-        row[0].set_ylabel("median over voxels (R2)", fontsize=11)
-    handles = [Patch(facecolor=c, edgecolor="0.2", label=l) for l, c in colours.items()]
-    handles.append(Patch(facecolor=palette.SHARED_COLOUR, edgecolor="0.2", label="shared"))
+    handles = finish_pair_panels(axes, len(pairs), colours, "median over voxels (R2)", 11)
     ncol_leg = min(len(handles), 8)
     fig_h = fig.get_figheight()
     fig.suptitle(title, fontsize=15, y=1 - 0.1 / fig_h, va="top")
@@ -163,3 +153,25 @@ def best_layer_bars(df, layers, out_png, title):
 
 
 # --------------------------------------------------------------------------- honest flatmaps
+
+
+def pair_panel(ax, a, b, rois, fontsize, title_size):
+    """The frame of one pair's panel of bars per ROI: zero line, ROI names, title, grid."""
+    ax.axhline(0, color="black", linewidth=0.8)
+    ax.set_xticks(np.arange(len(rois)), rois, rotation=90, fontsize=fontsize)
+    ax.set_title(f"{a} + {b}", fontsize=title_size)
+    ax.grid(axis="y", color="0.85", linewidth=0.6)
+    ax.set_axisbelow(True)
+
+
+def finish_pair_panels(axes, n_pairs, colours, ylabel, fontsize) -> list:
+    """Hide the unused panels, label each row's y axis, and return the legend's handles:
+    one per layer in its colour, and shared in the palette's grey."""
+    from matplotlib.patches import Patch
+    from . import palette
+    for ax in axes.flat[n_pairs:]:
+        ax.axis("off")
+    for row in axes:
+        row[0].set_ylabel(ylabel, fontsize=fontsize)
+    handles = [Patch(facecolor=c, edgecolor="0.2", label=l) for l, c in colours.items()]
+    return handles + [Patch(facecolor=palette.SHARED_COLOUR, edgecolor="0.2", label="shared")]

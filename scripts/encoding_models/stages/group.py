@@ -227,7 +227,7 @@ def partition_figure(partition_tsv, subjects, layers, fdr_q, out_png):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import pandas as pd
-    from matplotlib.patches import Patch
+    from .. import roi_figure
     from ..maps import DPI, FIG_WIDTH_IN
     df = pd.read_csv(partition_tsv, sep="\t")
     colours = palette.layer_colours(layers)
@@ -260,17 +260,8 @@ def partition_figure(partition_tsv, subjects, layers, fdr_q, out_png):
                        zorder=3)
             sig = (c["q"] <= fdr_q).to_numpy()
             ax.scatter(xk[sig], np.zeros(sig.sum()), marker="*", s=18, color="black", zorder=4)
-        ax.axhline(0, color="black", linewidth=0.8)
-        ax.set_xticks(x, rois, rotation=90, fontsize=9)
-        ax.set_title(f"{a} + {b}", fontsize=11)
-        ax.grid(axis="y", color="0.85", linewidth=0.6)
-        ax.set_axisbelow(True)
-    for ax in axes.flat[len(pairs):]:
-        ax.axis("off")
-    for row in axes:
-        row[0].set_ylabel("mean over subjects of the\nROI median (R2)", fontsize=10)
-    handles = [Patch(facecolor=c, edgecolor="0.2", label=l) for l, c in colours.items()]
-    handles.append(Patch(facecolor=palette.SHARED_COLOUR, edgecolor="0.2", label="shared"))
+        roi_figure.pair_panel(ax, a, b, rois, fontsize=9, title_size=11)
+    handles = roi_figure.finish_pair_panels(axes, len(pairs), colours, "mean over subjects of the\nROI median (R2)", 10)
     fig.legend(handles=handles, loc="upper center", ncol=min(len(handles), 8), fontsize=10, frameon=False,
                bbox_to_anchor=(0.5, 1 - 0.55 / fig.get_figheight()))
     fig.suptitle(f"Group of {len(subjects)} subjects: per ROI, unique variance of the first layer | shared | "
