@@ -177,7 +177,9 @@ def test_a_stats_change_reruns_only_statistics_summaries_and_maps(demo_run):
 
 
 def test_stats_off_runs_no_stats_jobs(tmp_path):
-    write_config(tmp_path, small_config("store", stats={"enabled": False}, maps={"enabled": True, "mask": "none"}))
+    cfg = small_config("store", stats={"enabled": False})
+    cfg["maps"]["mask"] = "none"        # maps.mask: fdr (the default) needs statistics
+    write_config(tmp_path, cfg)
     counts = job_counts(snakemake(tmp_path, "-n").stdout)
     assert "stats_model" not in counts and "stats_partition" not in counts and counts["fit"] == 15
 
