@@ -39,7 +39,10 @@ def _exists(path):
         raise DataContractError(path, e.problem) from None
 
 
-def _h5_dataset(path, name):
+def open_h5_dataset(path, name, hint=""):
+    """(h5py.File, dataset) of an input file that exists, still matches its recorded
+    sha256 where it was downloaded, opens as HDF5 and holds the dataset; the caller closes
+    the file. hint: appended to the missing-dataset error (e.g. the config key to check)."""
     import h5py
     _exists(path)
     try:
@@ -49,8 +52,12 @@ def _h5_dataset(path, name):
     if name not in f:
         keys = list(f.keys())
         f.close()
-        raise DataContractError(path, f"dataset '{name}' is missing (datasets: {keys})")
-    ds = f[name]
+        raise DataContractError(path, f"dataset '{name}' is missing (datasets: {keys}){hint}")
+    return f, f[name]
+
+
+def _h5_dataset(path, name):
+    f, ds = open_h5_dataset(path, name)
     if ds.ndim != 2:
         f.close()
         raise DataContractError(path, f"dataset '{name}' must be 2-D, has shape {ds.shape}")

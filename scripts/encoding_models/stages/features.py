@@ -26,19 +26,7 @@ SIGN_CONVENTION = "each component's entry of largest magnitude is positive (skle
 # --------------------------------------------------------------------------- inputs
 def open_stimuli(path, dataset):
     """The stimulus dataset, checked: [N x H x W x 3] uint8. Returns (h5py.File, dataset)."""
-    import h5py
-    import os
-    if not os.path.isfile(path):
-        raise DataContractError(path, "stimulus file is missing")
-    try:
-        f = h5py.File(path, "r")
-    except OSError as e:
-        raise DataContractError(path, f"not a readable HDF5 file ({e})") from None
-    if dataset not in f:
-        keys = list(f.keys())
-        f.close()
-        raise DataContractError(path, f"dataset '{dataset}' is missing (datasets: {keys}); see stimuli.dataset")
-    ds = f[dataset]
+    f, ds = contract.open_h5_dataset(path, dataset, hint="; see stimuli.dataset")
     shape, dtype = ds.shape, ds.dtype
     problem = None
     if ds.ndim == 3 or (ds.ndim == 4 and shape[-1] == 1):
