@@ -15,7 +15,7 @@ import numpy as np
 
 from .. import group as group_maths
 from .. import layout, palette
-from ..io import atomic_path, read_h5
+from ..io import atomic_path, read_h5, write_tsv
 
 log = logging.getLogger("encoding_models")
 
@@ -123,7 +123,7 @@ def group_summaries(subjects, layers, tables, prepared, *, n_random, seed, out):
         rows_nc, values_nc = _per_subject(frames["layer_r2"], keys, "median_r2_over_nc")
         nc = pd.DataFrame(_tested(rows_nc, keys, values_nc, subjects, n_random, seed, suffix="_r2_over_nc"))
         r2 = r2.merge(nc, on=keys, how="left")
-    _write_tsv(r2, out["layer_r2"])
+    write_tsv(r2, out["layer_r2"])
 
     parts = []
     part_frames = [f.melt(id_vars=["roi", "pair", "layer_a", "layer_b"],
@@ -136,7 +136,7 @@ def group_summaries(subjects, layers, tables, prepared, *, n_random, seed, out):
         rows, values = _per_subject(part_frames, pkeys, "median")
         parts = _tested(rows, pkeys, values, subjects, n_random, seed)
     columns = pkeys + list(subjects) + ["mean", "sem", "n_subjects", "statistic", "p", "q", "n_flips"]
-    _write_tsv(pd.DataFrame(parts, columns=columns), out["partition"])
+    write_tsv(pd.DataFrame(parts, columns=columns), out["partition"])
 
     rois = list(dict.fromkeys(frames["layer_r2"][0]["roi"]))
     best = []
@@ -148,13 +148,13 @@ def group_summaries(subjects, layers, tables, prepared, *, n_random, seed, out):
         best.append({"roi": roi, **{s: per[s] or "none" for s in subjects}, "group": g or "none",
                      "fraction_agreeing": (sum(v == g for v in chosen) / len(subjects)) if g else np.nan,
                      "n_subjects": len(chosen)})
-    _write_tsv(pd.DataFrame(best), out["best_layer"])
+    write_tsv(pd.DataFrame(best), out["best_layer"])
 
     val = []
     for s in subjects:
         with_attrs = _prepared_counts(prepared[s])
         val.append({"subject": s, **with_attrs})
-    _write_tsv(pd.DataFrame(val), out["validation"])
+    write_tsv(pd.DataFrame(val), out["validation"])
     log.info("group of %d subjects (%s): %d R2 tests, %d partition tests", len(subjects), ", ".join(subjects),
              len(r2), len(parts))
 
@@ -166,11 +166,6 @@ def _prepared_counts(path):
         dropped = int(f.attrs.get("n_val_dropped", 0))
     return {"n_val": int(d["val"].sum()), "n_val_dropped": dropped, "n_trn": int(d["trn"].sum()),
             "n_holdout": int(d["holdout"].sum())}
-
-
-def _write_tsv(df, path):
-    with atomic_path(path) as tmp:
-        df.to_csv(tmp, sep="\t", index=False, float_format="%.10g")
 
 
 # --------------------------------------------------------------------------- figures
