@@ -115,10 +115,8 @@ def package_versions(packages=VERSION_PACKAGES) -> dict:
 
 def split_sizes(prepared_path) -> dict:
     """Images in each split and fitted voxels of one subject, from its prepared.h5."""
-    import h5py
     d = read_h5(prepared_path, ["trn", "holdout", "val", "good_rows", "voxel_index"])
-    with h5py.File(prepared_path, "r") as f:
-        attrs = {k: (v.item() if hasattr(v, "item") else v) for k, v in f.attrs.items()}
+    attrs = h5_attrs(prepared_path)
     return {"train": int(np.sum(d["trn"])), "holdout": int(np.sum(d["holdout"])), "validation": int(np.sum(d["val"])),
             "images kept": int(np.size(d["good_rows"])), "voxels fitted": int(np.size(d["voxel_index"])),
             "split_seed": attrs.get("split_seed"), "pct_holdout": attrs.get("pct_holdout")}
