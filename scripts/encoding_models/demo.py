@@ -32,9 +32,36 @@ ROI_PREFERENCE = {"V1v": 0, "V1d": 0, "V2v": 1, "V2d": 1, "V3v": 2, "V3d": 1, "h
                   "OFA": 3, "OPA": 3, "EBA": 3, "FFA-1": 4, "FFA-2": 4, "PPA": 4, "RSC": 4}
 
 
+def cortex_masks(cortex, subject, xfm) -> dict:
+    """pycortex's ``thick`` and ``cortical`` masks of one transform, shape (z, y, x), bool.
+
+    ``thick``: voxels closer than 8 mm to the fiducial surface; ``cortical``: voxels whose
+    distance to the closest fiducial vertex is at most that vertex's cortical thickness.
+    pycortex's ``utils.get_cortical_mask`` gives the same volumes, but for ``cortical`` it
+    compares the whole volume once per vertex (about 40 s for S1 on 2 cores) and it
+    computes the voxel distances once per mask; here both come from one distance query and
+    are saved where pycortex looks for them, so ``get_roi_masks(gm_sampler="cortical")``
+    reads the mask instead of generating it.
+    """
+    import os
+    paths = {kind: cortex.db.get_paths(subject)["masks"].format(xfmname=xfm, type=kind)
+             for kind in ("thick", "cortical")}
+    if all(os.path.exists(p) for p in paths.values()):
+        return {kind: cortex.db.get_mask(subject, xfm, kind) for kind in paths}
+    pia, _ = cortex.db.get_surf(subject, "pia", merge=True, nudge=False)
+    wm, _ = cortex.db.get_surf(subject, "wm", merge=True, nudge=False)
+    thickness = np.sqrt(((pia - wm) ** 2).sum(1))
+    dist, idx = cortex.utils.get_vox_dist(subject, xfm)
+    masks = {"thick": dist < 8, "cortical": dist <= thickness[idx]}
+    for kind, mask in masks.items():
+        if not os.path.exists(paths[kind]):
+            cortex.db.save_mask(subject, xfm, kind, mask)
+    return masks
+
+
 def s1_anatomy(cortex) -> dict:
     """Cortical mask and ROI masks of S1/fullhead as bool volumes (the slow step)."""
-    cortical = cortex.db.get_mask("S1", "fullhead", "thick").astype(bool)
+    cortical = cortex_masks(cortex, "S1", "fullhead")["thick"]
     rois = cortex.utils.get_roi_masks("S1", "fullhead", roi_list=S1_OUTLINES, gm_sampler="cortical",
                                       split_lr=False, threshold=None, return_dict=True)
     out = {"cortical": cortical}

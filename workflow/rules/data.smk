@@ -8,7 +8,7 @@ localrules:
 
 
 rule demo_anatomy:
-    """S1's cortical and ROI masks from pycortex: slow (about a minute), done once."""
+    """S1's cortical and ROI masks from pycortex (about 15 s), done once."""
     output:
         layout.path(layout.STORE_ANATOMY, store=PYCORTEX_STORE),
     log:
