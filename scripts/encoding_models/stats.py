@@ -72,6 +72,7 @@ import numpy as np
 import torch
 
 from .runtime import as_tensor, r2_score
+from .significance import bh_q_values, significant  # noqa: F401  (the FDR step and the decision, without torch)
 
 BLOCK = 512   # voxels per arithmetic call; results are reproducible for a fixed block
 ROUNDING_FACTOR = 4.0   # bootstrap values within this many n * eps (relative) of 0 are not "> 0"
@@ -558,69 +559,3 @@ def pair_bootstrap(y_val, pred_a, pred_b, pred_ab, *, n_boot: int = 1000, seed=0
     out["p_unique_a"] = res.p_positive["unique_a"]
     out["p_unique_b"] = res.p_positive["unique_b"]
     return out
-
-
-# ------------------------------------------------------------------ FDR
-def bh_q_values(p) -> np.ndarray:
-    """Benjamini-Hochberg q-values of a map's p-values.
-
-    scipy.stats.false_discovery_control, method 'bh', across all non-NaN p-values of the
-    map; NaN p-values stay NaN and do not count.
-
-    Parameters
-    ----------
-    p : array-like [any shape]
-        p-values (NaN: undefined voxel).
-
-    Returns
-    -------
-    ndarray [same shape as p], float64
-        q-values; NaN where p is NaN.
-    """
-    from scipy.stats import false_discovery_control
-    p = np.asarray(p, dtype=np.float64)
-    q = np.full(p.shape, np.nan)
-    ok = ~np.isnan(p)
-    if ok.any():
-        q[ok] = false_discovery_control(p[ok], method="bh")
-    return q
-
-
-def significant(q_values, values, level: float = 0.05) -> np.ndarray:
-    """The one definition of "significant": a positive value that the test rejects.
-
-    Every count, table and map mask of the workflow calls this: q_value <= level AND
-    value > 0. The permutation test of R2 rejects "the predictions carry no
-    information", not "R2 <= 0": predictions correlated with the responses but offset
-    or mis-scaled reject it with R2 < 0 (on the test demo about 1 in 9 of the voxels it
-    rejects), and those are not called significant. For a bootstrap component the
-    one-sided p-value already needs nearly every bootstrap value above 0, so its
-    rejections have an estimate > 0 in practice (all of them on the test demo); the
-    condition makes it hold by construction. The statistics files keep the raw p- and
-    q-values.
-
-    Parameters
-    ----------
-    q_values : array-like [V]
-        BH q-values of one map (NaN: undefined voxel).
-    values : array-like [V]
-        What was tested, per voxel: the R2 (permutation test) or the component (bootstrap).
-    level : float
-        FDR level (``stats.fdr_q``).
-
-    Returns
-    -------
-    ndarray [V] bool
-        True where q_value <= level and value > 0; False where either is NaN.
-
-    Raises
-    ------
-    ValueError
-        q_values and values of different shapes.
-    """
-    qv = np.asarray(q_values, dtype=np.float64)
-    v = np.asarray(values, dtype=np.float64)
-    if qv.shape != v.shape:
-        raise ValueError(f"q-values have shape {qv.shape}, values {v.shape}")
-    with np.errstate(invalid="ignore"):
-        return (np.nan_to_num(qv, nan=np.inf) <= level) & (np.nan_to_num(v, nan=-np.inf) > 0)

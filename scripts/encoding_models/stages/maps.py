@@ -166,7 +166,7 @@ def roi_figures(partition_tsv, counts_tsv, layers, subject, out_partition, out_b
 
 def significance_blank(result_path, dataset, stats_paths, q_key, fdr_q):
     """Voxels of a result map to leave blank: not significant at FDR level fdr_q
-    (``stats.significant``: q <= fdr_q and a positive value).
+    (``significance.significant``: q <= fdr_q and a positive value).
 
     stats_paths: one statistics file, whose q-values test the drawn dataset itself (R2,
     joint R2, a unique part): a voxel is kept where q <= fdr_q and the drawn value > 0.
@@ -174,7 +174,7 @@ def significance_blank(result_path, dataset, stats_paths, q_key, fdr_q):
     layer's R2 is significant (q <= fdr_q and that layer's R2 > 0, the R2 the test
     observed, stored beside its q-values); undefined best layer: blank.
     """
-    from .. import stats
+    from .. import significance
     res = read_h5(result_path, [dataset, "voxel_index"])
     sig = []
     for path in stats_paths:
@@ -183,7 +183,7 @@ def significance_blank(result_path, dataset, stats_paths, q_key, fdr_q):
         if not np.array_equal(st["voxel_index"], res["voxel_index"]):
             raise ValueError(f"{path}: voxel_index differs from {result_path}; rerun the statistics")
         values = st["r2"] if dataset == "best_layer" else res[dataset]
-        sig.append(stats.significant(st[q_key], values, fdr_q))
+        sig.append(significance.significant(st[q_key], values, fdr_q))
     if len(sig) == 1 and dataset != "best_layer":
         return ~sig[0]
     best = np.asarray(res[dataset]).astype(int)

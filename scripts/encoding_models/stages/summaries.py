@@ -21,12 +21,12 @@ def summaries(prepared_path, layers, fit_paths, best_layer_path, pairs, partitio
     whose noise ceiling (as a fraction) is at least the threshold.
     stats_paths / stats_partition_paths (optional, one per layer / pair): also report,
     per ROI, the number and fraction of voxels significant at FDR level fdr_q
-    (``stats.significant``: q <= fdr_q and a positive value) for each layer's R2
+    (``significance.significant``: q <= fdr_q and a positive value) for each layer's R2
     (n_significant, fraction_significant) and each pair's unique A and unique B
     (n_significant_unique_a, fraction_significant_unique_a, ..._unique_b).
     """
     import pandas as pd
-    from .. import stats
+    from .. import significance
     prep = read_h5(prepared_path)
     rois, members, nc = list(prep["roi_names"]), prep["roi_members"], prep["noise_ceiling"]
     for path in stats_paths or []:
@@ -34,7 +34,7 @@ def summaries(prepared_path, layers, fit_paths, best_layer_path, pairs, partitio
     rows = []
     for li, (layer, path) in enumerate(zip(layers, fit_paths)):
         r2 = read_h5(path, ["r2"])["r2"]
-        sig = None if stats_paths is None else stats.significant(read_h5(stats_paths[li], ["q_r2"])["q_r2"], r2, fdr_q)
+        sig = None if stats_paths is None else significance.significant(read_h5(stats_paths[li], ["q_r2"])["q_r2"], r2, fdr_q)
         for roi, m in zip(rois, members):
             row = {"roi": roi, "layer": layer, **comparisons.describe(r2[m])}
             if nc_threshold is not None:
@@ -58,7 +58,7 @@ def summaries(prepared_path, layers, fit_paths, best_layer_path, pairs, partitio
         sig = None
         if stats_partition_paths is not None:
             st = read_h5(stats_partition_paths[pi], ["q_unique_a", "q_unique_b"])
-            sig = {k: stats.significant(st[f"q_{k}"], d[k], fdr_q) for k in ("unique_a", "unique_b")}
+            sig = {k: significance.significant(st[f"q_{k}"], d[k], fdr_q) for k in ("unique_a", "unique_b")}
         for roi, m in zip(rois, members):
             row = {"roi": roi, "pair": layout.model_name((a, b)), "layer_a": a, "layer_b": b,
                    "n_voxels": int((m & ~np.isnan(d["r2_joint"])).sum())}
@@ -109,7 +109,7 @@ def partition_sets_summary(prepared_path, sets, set_paths, out_path, stats_paths
     min, max; with statistics (stats_paths, one per set) also n_significant and
     fraction_significant (q <= fdr_q and component > 0, among the defined voxels)."""
     import pandas as pd
-    from .. import stats as stats_mod
+    from .. import significance
     prep = read_h5(prepared_path)
     rois, members = list(prep["roi_names"]), prep["roi_members"]
     columns = ["roi", "set", "component", "n_voxels", "n_undefined", "median", "min", "max"]
@@ -129,7 +129,7 @@ def partition_sets_summary(prepared_path, sets, set_paths, out_path, stats_paths
                        "n_voxels": desc["n_voxels"], "n_undefined": desc["n_undefined"],
                        "median": desc["median"], "min": desc["min"], "max": desc["max"]}
                 if st is not None:
-                    row.update(_significance_counts(stats_mod.significant(st[f"q_{name}"], d[name], fdr_q),
+                    row.update(_significance_counts(significance.significant(st[f"q_{name}"], d[name], fdr_q),
                                                     m & ~np.isnan(d[name])))
                 rows.append(row)
     write_tsv(pd.DataFrame(rows, columns=columns), out_path)
