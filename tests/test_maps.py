@@ -118,6 +118,33 @@ def test_outline_from_image_finds_each_piece_and_labels_it_inside():
         assert abs(x1 - x0) >= 6 or abs(y1 - y0) >= 1.2
 
 
+def test_label_positions_equal_a_whole_image_distance_transform():
+    """outline_from_image measures depth within each piece's bounding box (plus a border):
+    the labels must be where the whole image's distance transform puts them, pieces at
+    the image's edges included."""
+    from scipy import ndimage
+    rng = np.random.default_rng(3)
+    for trial in range(6):
+        img = np.where(ndimage.gaussian_filter(rng.normal(size=(48, 80)), 4) > 0.02 * trial, 1.0, 0.0)
+        extents, midline = [0, 80, 0, 48], 40
+        out = maps.outline_from_image(img, extents, midline)
+        x = (np.arange(80) + 0.5)
+        y = 48 - (np.arange(48) + 0.5)
+        expected = []
+        for side in (x < midline, x >= midline):
+            pieces, n = ndimage.label((img >= 0.5) & side[None, :])
+            if n == 0:
+                continue
+            sizes = ndimage.sum(img >= 0.5, pieces, index=np.arange(1, n + 1))
+            k = int(np.argmax(sizes)) + 1
+            if sizes[k - 1] < 4:
+                continue
+            depth = ndimage.distance_transform_edt(pieces == k)
+            r, c = np.unravel_index(int(np.argmax(depth)), depth.shape)
+            expected.append([round(float(x[c]), 3), round(float(y[r]), 3)])
+        assert out["labels"] == expected, trial
+
+
 # --------------------------------------------------------------------------- pycortex (demo run)
 RENDER = r"""
 import json, sys
