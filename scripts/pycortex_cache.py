@@ -7,4 +7,6 @@ with rule_log(snakemake.log[0]):
     maps.warm_pycortex_cache(m["store"], m["pycortex_subject"], m["xfm"], snakemake.input.roi_info,
                              m["height"], m["with_rois"], o.ok, roi_list=m["roi_list"], rois=p.rois,
                              merged_rois=p.merged_rois, outlines_path=o.outlines,
-                             overlay_path=o.overlay)
+                             overlay_path=o.overlay,
+                             # not a param: it changes no output, so toggling the viewer reruns no map
+                             viewer=snakemake.config["maps"]["viewer"])
