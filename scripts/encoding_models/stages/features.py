@@ -137,10 +137,13 @@ def compute_features(extractor, nodes, images_ds, stim_rows, fit_mask, key="extr
     """
     import torch
 
-    from .. import networks
+    from .. import networks, runtime
     from ..pca import StreamingPCA
-    if threads:
-        torch.set_num_threads(int(threads))
+    # Every freed block above 1 MB goes back to the OS: with glibc's default (dynamic)
+    # threshold, the per-batch activations and their float64 copies (tens of MB, five
+    # layers) fragment the heap, and at 10,000 images the peak RSS reached 6.8 GB
+    # instead of about 2 GB (benchmarks/extract_bench.py).
+    runtime.configure_runtime(threads, mmap_threshold=1 << 20, trim_threshold=1 << 20)
     torch.backends.cudnn.benchmark = False
     torch.backends.cudnn.deterministic = True
     t0 = time.perf_counter()
