@@ -87,14 +87,10 @@ def nsd_config(base, zip_name="pycortex_subj01.zip"):
     return cfg
 
 
-# The map drawn through the NSD-named transform, and a report page. (The subject's answers
-# page needs every model's statistics, 15 permutation tests and 10 bootstraps: too slow here.)
-TARGETS = [layout.path(layout.MAP_R2, subject="subj01", layer="Conv1"), layout.REPORT_PROVENANCE]
-
-
 @pytest.fixture(scope="module")
 def nsd_run(served, tmp_path_factory):
-    """config/nsd.yaml, URLs replaced, run for TARGETS in a folder whose config/config.yaml
+    """config/nsd.yaml, URLs replaced, run in full (fits, statistics, every map, the viewer,
+    the report pages) and its Snakemake report built, in a folder whose config/config.yaml
     is the demo's (a --configfile must keep the demo out)."""
     tmp = tmp_path_factory.mktemp("nsd_run")
     (tmp / "nsd.yaml").write_text(yaml.safe_dump(nsd_config(served)))
@@ -102,7 +98,8 @@ def nsd_run(served, tmp_path_factory):
     os.makedirs(wd / "config")
     shutil.copy(os.path.join(ROOT, "config", "config.yaml"), wd / "config" / "config.yaml")
     dry = snakemake(wd, "-n", "--configfile", str(tmp / "nsd.yaml"))
-    snakemake(wd, "-c2", *TARGETS, "--configfile", str(tmp / "nsd.yaml"))   # targets first: --configfile takes several files
+    snakemake(wd, "-c2", "--configfile", str(tmp / "nsd.yaml"))
+    snakemake(wd, "--report", "report.html", "--configfile", str(tmp / "nsd.yaml"))
     return wd, dry.stdout
 
 
@@ -111,9 +108,18 @@ def test_nsd_yaml_runs_an_nsd_shaped_subject(nsd_run):
     counts = job_counts(dry)
     assert "demo_subject" not in counts and "demo_anatomy" not in counts and "subject=demo" not in dry
     assert counts["fit"] == 15 and counts["download_file"] == 9   # pycortex_config: no rule reads it
+    assert counts["stats_model"] == 15 and counts["stats_partition"] == 10
     assert os.path.isdir(wd / "resources" / "pycortex" / "db" / "subj01" / "transforms" / XFM)
-    assert (wd / TARGETS[0]).stat().st_size > 50_000
-    assert "subj01" in (wd / TARGETS[1]).read_text()
+    # every map drawn through the NSD-named transform (the maps' cache records which one)
+    assert XFM in (wd / layout.path(layout.MAP_CACHE_OK, subject="subj01")).read_text()
+    for layer in ("Conv1", "Conv5"):
+        assert (wd / layout.path(layout.MAP_R2, subject="subj01", layer=layer)).stat().st_size > 50_000
+    assert (wd / layout.path(layout.MAP_BEST_LAYER, subject="subj01")).stat().st_size > 50_000
+    answers = (wd / layout.path(layout.REPORT_ANSWERS, subject="subj01")).read_text()
+    assert "subj01" in answers and "subj01" in (wd / layout.REPORT_PROVENANCE).read_text()
+    report = (wd / "report.html").read_text(errors="replace")
+    assert "subj01" in report
+    assert not (wd / "resources" / "demo").exists() and not (wd / "results" / "demo").exists()
 
 
 def test_nsd_zip_with_the_subject_one_level_down(served, tmp_path):
@@ -140,9 +146,13 @@ def test_the_nsd_shaped_subject_as_local(nsd_files, tmp_path):
     os.makedirs(wd)
     dry = snakemake(wd, "-n", "--configfile", str(tmp_path / "local.yaml"))
     assert "download_file" not in job_counts(dry.stdout) and "demo_subject" not in dry.stdout
-    # read in place up to its prepared data and a report page (the maps' path is nsd_run's)
+    # read in place up to a flatmap (its pycortex database installed from the local zip)
+    # and a report page; every other output is the same as nsd_run's, from the same files
     prepared = layout.path(layout.PREPARED, subject="subj01")
-    snakemake(wd, "-c2", prepared, layout.REPORT_PROVENANCE, "--configfile", str(tmp_path / "local.yaml"))
+    r2_map = layout.path(layout.MAP_R2, subject="subj01", layer="Conv1")
+    snakemake(wd, "-c2", r2_map, layout.REPORT_PROVENANCE, "--configfile", str(tmp_path / "local.yaml"))
     assert (wd / prepared).is_file() and "subj01" in (wd / layout.REPORT_PROVENANCE).read_text()
+    assert (wd / r2_map).stat().st_size > 50_000
+    assert XFM in (wd / layout.path(layout.MAP_CACHE_OK, subject="subj01")).read_text()
     assert not (wd / "resources" / "subj01").exists()
     assert {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in nsd_files.iterdir()} == before
