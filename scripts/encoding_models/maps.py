@@ -36,7 +36,7 @@ COLORBAR_TICKS = 5          # at most this many labelled ticks on a flatmap's co
 def report_png(src, dst, width=REPORT_WIDTH, colours=REPORT_COLOURS) -> dict:
     """A lighter copy of a PNG figure for the HTML report: scaled to at most ``width``
     pixels wide (box filter), quantised to an adaptive palette of ``colours`` colours (fast
-    octree, no dithering), written optimised; the text chunks
+    octree, no dithering); the text chunks
     (title, colour map, legend) are kept. Returns {"size": [w, h], "bytes": file size}."""
     import os
     from PIL import Image, PngImagePlugin
@@ -49,7 +49,7 @@ def report_png(src, dst, width=REPORT_WIDTH, colours=REPORT_COLOURS) -> dict:
     info = PngImagePlugin.PngInfo()
     for k, v in text.items():
         info.add_text(k, v)
-    q.save(dst, format="PNG", optimize=True, pnginfo=info)
+    q.save(dst, format="PNG", pnginfo=info)   # optimize=True: 6 % smaller, 10 times slower to write
     return {"size": [q.width, q.height], "bytes": os.path.getsize(dst)}
 
 
@@ -385,7 +385,8 @@ def render_flatmap(cortex, volume, subject, xfm, *, cmap, vmin, vmax, title, out
     meta = {"Title": title, "Description": f"cmap={cm.name} vmin={vmin} vmax={vmax} extend={extend} "
                                            f"rois={','.join(drawn)} overlay_rois={bool(overlay_rois)}"}
     meta.update(metadata or {})
-    fig.savefig(out_png, dpi=DPI, facecolor="white", metadata=meta)
+    # zlib level 3: half the encoding time of matplotlib's default 6, and no larger on these maps
+    fig.savefig(out_png, dpi=DPI, facecolor="white", metadata=meta, pil_kwargs={"compress_level": 3})
     ticks = []
     if categories is None:    # the colour bar's labelled ticks: [text, left, right] in pixels
         renderer = fig.canvas.get_renderer()
