@@ -77,7 +77,8 @@ def snakemake(wd, *args):
     """Run the workflow in wd (its default target 'all' when args name no target file)."""
     targets = [a for a in args if "/" in a]
     options = [a for a in args if "/" not in a]
-    cmd = [SNAKEMAKE, "-s", os.path.join(ROOT, "Snakefile"), "-d", wd, *options, *(targets or ["all"]),
+    # targets first: --until (and --quiet) take several values and would swallow them
+    cmd = [SNAKEMAKE, *(targets or ["all"]), "-s", os.path.join(ROOT, "Snakefile"), "-d", wd, *options,
            "--quiet", "all"]
     subprocess.run(cmd, check=True)
 
@@ -174,11 +175,12 @@ def main():
           f"{len(layers)} x layer + {n_pairs} x pair = {reference:.1f} s")
     by_rule = {}
     for name, (sec, rss) in jobs.items():
-        rule = name.split("_")[0]
+        rule = next((r for r in ("stats_partition", "stats_set") if name.startswith(r + "_")),
+                    "stats_model" if name.startswith("stats_") else name.split("_")[0])
         n, s, r = by_rule.get(rule, (0, 0.0, 0.0))
         by_rule[rule] = (n + 1, s + sec, max(r, rss))
     for rule, (n, s, r) in sorted(by_rule.items()):
-        print(f"  {rule:10s} {n:4d} jobs, {s:7.1f} s job time in all, max RSS {r:7.0f} MB")
+        print(f"  {rule:15s} {n:4d} jobs, {s:7.1f} s job time in all, max RSS {r:7.0f} MB")
     max_rss = max(r for _, r in jobs.values())
     nsd_size = args.images == 10000 and args.voxels == 40000 and args.cores == 2
     for what, value, limit, applies in (
