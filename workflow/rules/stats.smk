@@ -43,7 +43,9 @@ rule stats_partition:
     log:
         layout.LOG["stats_partition"],
     benchmark:
-        layout.path(layout.BENCHMARK, subject="{subject}", job="stats_partition_{a}+{b}")
+        layout.path(
+            layout.BENCHMARK, subject="{subject}", job="stats_partition_{a}+{b}"
+        )
     conda:
         ENV
     threads: config["job_threads"]
