@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
+
 def bh_q_values(p) -> np.ndarray:
     """Benjamini-Hochberg q-values of a map's p-values.
 
