@@ -63,7 +63,7 @@ def test_dry_run_lists_banded_and_partition_set_jobs(tmp_path):
     assert counts["fit"] == 16 and counts["partition"] == 10          # 5 layers, 10 pairs, Conv1+Conv3+Conv5
     assert counts["partition_set"] == 1 and counts["partition_sets_summary"] == 1
     assert counts["map_partition_set"] == 4                           # 3 unique parts and the common part
-    assert counts["stats_partition_set"] == 1 and counts["stats_model"] == 16
+    assert counts["stats_partition_set"] == 1 and counts["stats_subject"] == 1
     # maps.mask fdr: the unique parts' maps read the set's statistics, the common part's does not
     dag = snakemake(tmp_path, "-n",
                     "results/demo/maps/partition_sets/Conv1+Conv3+Conv5/unique_Conv3.png").stdout

@@ -90,7 +90,7 @@ def test_q_equals_scipy_and_skips_nan():
     rng = np.random.default_rng(5)
     p = rng.uniform(0, 1, 50) ** 3
     p[[3, 17]] = np.nan
-    q = group.fdr_q(p)
+    q = group.bh_q_values(p)
     ok = ~np.isnan(p)
     assert np.array_equal(q[ok], scipy.stats.false_discovery_control(p[ok], method="bh"))
     assert np.isnan(q[[3, 17]]).all()

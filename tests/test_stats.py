@@ -134,6 +134,30 @@ def test_batch_size_independence_and_bitwise_reruns():
     assert not np.array_equal(stats.permutation_test_r2(y, pred, n_permutations=500, seed=4).p, base.p)
 
 
+def test_one_pass_over_several_models_equals_each_alone_bitwise():
+    """stats_subject tests a subject's models and bootstraps its pairs in one pass
+    (model_statistics): every model's and pair's numbers are bitwise those of the model
+    or pair alone, so adding a layer changes no other model's or pair's statistics."""
+    n_vox = 1100
+    y, pred = noise_pair(8, 150, n_vox, gain=np.linspace(0, 0.5, n_vox))
+    preds = {"A": pred * 0.5, "B": noise_pair(9, 150, n_vox, gain=0.3)[1], "A+B": pred,
+             "C": noise_pair(10, 150, n_vox, gain=0.1)[1], "A+C": pred * 0.8 + 0.1}
+    pairs = {"A+B": ("A", "B", "A+B"), "A+C": ("A", "C", "A+C")}
+    perm, boot = stats.model_statistics(y, preds, tested=list(preds), groups=stats.pair_groups(pairs),
+                                        n_permutations=500, n_boot=300, seed=3, batch_size=700)
+    for m, p in preds.items():
+        alone = stats.permutation_test_r2(y, p, n_permutations=500, seed=3)
+        assert np.array_equal(perm[m].p, alone.p, equal_nan=True) and np.array_equal(perm[m].r2, alone.r2)
+        assert perm[m].n_permutations == alone.n_permutations == 149
+    for name, (a, b, ab) in pairs.items():
+        alone = stats.pair_bootstrap(y, preds[a], preds[b], preds[ab], n_boot=300, seed=3)
+        both = stats.pair_result(boot[name])
+        assert set(both) == set(alone)
+        assert all(np.array_equal(both[k], alone[k], equal_nan=True) for k in alone), name
+    with pytest.raises(ValueError, match="no predictions for models: \\['D'\\]"):
+        stats.model_statistics(y, preds, tested=["D"])
+
+
 # ------------------------------------------------------------------ bootstrap
 def test_bootstrap_weights():
     w = stats.bootstrap_weights(40, 300, seed=2)
@@ -255,6 +279,21 @@ def test_fdr_equals_scipy_and_keeps_nan():
     sig = stats.significant(q, np.ones_like(q), 0.05)
     assert sig.dtype == bool and not sig[~ok].any()
     assert np.array_equal(sig[ok], q[ok] <= 0.05)
+
+
+def test_fdr_is_scipys_arithmetic_bitwise_with_ties_and_edges():
+    """bh_q_values does not import scipy (1.5 s per job) but must stay its twin."""
+    rng = np.random.default_rng(1)
+    for p in (rng.uniform(size=4000) ** 4,                               # continuous
+              np.round(rng.uniform(size=3000), 2),                        # many ties
+              (1 + rng.integers(0, 1000, size=2000)) / 1001.0,            # permutation p-values
+              np.array([0.0, 1.0, 1.0, 0.5, 0.0]), np.ones(7)):
+        assert np.array_equal(stats.bh_q_values(p), scipy.stats.false_discovery_control(p, method="bh"))
+    assert np.array_equal(stats.bh_q_values([0.3]), [0.3])
+    assert np.array_equal(stats.bh_q_values([np.nan, 0.2]), [np.nan, 0.2], equal_nan=True)
+    assert np.isnan(stats.bh_q_values(np.full(3, np.nan))).all()
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        stats.bh_q_values([0.1, 1.5])
 
 
 def test_significant_means_a_positive_value_the_test_rejects():

@@ -300,7 +300,7 @@ def test_names_that_once_shared_a_log_dry_run(tmp_path):
     res = snakemake(tmp_path, "-n", check=False)
     assert res.returncode == 0, (res.stdout + res.stderr)[-3000:]
     counts = job_counts(res.stdout)
-    assert counts["stats_model"] == counts["fit"] and counts["stats_partition_set"] == 2
+    assert counts["stats_subject"] == 1 and counts["stats_partition_set"] == 2
     logs = [line.split("log:", 1)[1].strip() for line in res.stdout.splitlines() if line.strip().startswith("log:")]
     assert len(logs) == sum(counts[r] for r in counts if r != "all")
     shared = {log: n for log, n in collections.Counter(logs).items() if n > 1}

@@ -3,13 +3,15 @@
 Arrays in, arrays out; no files. A one-sample sign-flip permutation test of
 "the subjects' mean is above 0" (exact over all 2^n sign vectors up to
 ``EXACT_MAX_SUBJECTS`` subjects, seeded random sign vectors above), and
-Benjamini-Hochberg q-values across a table with scipy's ``false_discovery_control``.
+Benjamini-Hochberg q-values across a table (``significance.bh_q_values``).
 """
 from __future__ import annotations
 
 import itertools
 
 import numpy as np
+
+from .significance import bh_q_values
 
 EXACT_MAX_SUBJECTS = 12
 
@@ -119,27 +121,6 @@ def sign_flip_p(values, n_random=10000, seed=0):
     return p, n_flips
 
 
-def fdr_q(p):
-    """Benjamini-Hochberg q-values (scipy.stats.false_discovery_control) of the non-NaN p.
-
-    Parameters
-    ----------
-    p : ndarray, shape (n_tests,)
-
-    Returns
-    -------
-    q : ndarray, shape (n_tests,)
-        NaN where p is NaN (those tests are not counted in the family).
-    """
-    from scipy.stats import false_discovery_control
-    p = np.asarray(p, dtype=float)
-    q = np.full(p.shape, np.nan)
-    ok = ~np.isnan(p)
-    if ok.any():
-        q[ok] = false_discovery_control(p[ok], method="bh")
-    return q
-
-
 def describe(values):
     """Mean, SEM and number of subjects of each column, NaN ignored.
 
@@ -180,7 +161,7 @@ def group_test(values, n_random=10000, seed=0):
     """
     out = describe(values)
     out["p"], out["n_flips"] = sign_flip_p(values, n_random, seed)
-    out["q"] = fdr_q(out["p"])
+    out["q"] = bh_q_values(out["p"])
     return out
 
 

@@ -29,10 +29,12 @@ Bootstrap of variance-partition components (``bootstrap_components``, ``pair_boo
     and for all voxels at once
         SSres_b = W @ r^2,   SStot_b = W @ y^2 - (W @ y)^2 / n,
     so a bootstrap costs a few GEMMs. A component is a linear combination of model
-    R2s, sum_m c_m R2_m = sum_m c_m - (W @ sum_m c_m r_m^2) / SStot_b: one GEMM per
-    component. A pair (unique_a, unique_b, shared) costs 5 GEMMs of [B x n] @ [n x V]
-    (about 2e11 multiply-adds at B = n = 1000, V = 40,000): float64 GEMM speed bounds
-    its run time. Intervals are percentile intervals (numpy's default 'linear'
+    R2s, sum_m c_m R2_m = sum_m c_m - (sum_m c_m W @ r_m^2) / SStot_b: W @ y and W @ y^2
+    once, then one GEMM per model, whatever number of components or pairs use it. A
+    pair (unique_a, unique_b, shared) alone costs 5 GEMMs of [B x n] @ [n x V] (about
+    2e11 multiply-adds at B = n = 1000, V = 40,000); a subject's 5 layers and 10 pairs
+    together (``model_statistics``) 2 + 15 instead of 50: float64 GEMM speed bounds the
+    run time. Intervals are percentile intervals (numpy's default 'linear'
     quantile); the one-sided p-value for "component > 0" is
     p = (1 + #{bootstrap value <= 0}) / (1 + B), the inversion of the percentile
     interval: the lower bound of the one-sided (1 - alpha) percentile interval is > 0
@@ -53,8 +55,9 @@ Reproducibility
     column differently depending on the width of the call and on its position in it,
     so this is what makes this module's results, for given predictions, bitwise
     independent of ``batch_size`` (which only sets how many voxels are fetched and
-    converted at a time) and bitwise identical across reruns on the same machine and
-    thread count. In the workflow ``ridge.batch_size`` also sets the fits' batches,
+    converted at a time), of the other models and pairs computed in the same pass
+    (every quantity is its own call of one shape), and bitwise identical across reruns
+    on the same machine and thread count. In the workflow ``ridge.batch_size`` also sets the fits' batches,
     whose R2 and weights (so the predictions tested here) can differ at rounding level
     (~1e-16) between batch sizes: the chosen lambdas, p- and q-values stay identical, the
     other values agree to rounding (tests/test_stats.py,
@@ -252,37 +255,10 @@ def permutation_test_r2(y_val, predictions, *, n_permutations: int = 1000, seed=
     ValueError
         Fewer than 2 images, n_permutations < 1, or predictions of the wrong shape.
     """
-    device = torch.device(device)
-    n, n_vox = y_val.shape
-    order, shifts, n_perm = permutation_scheme(n, n_permutations, seed)
-    order_t = torch.as_tensor(order, device=device)
-    whole_group = n_perm == n - 1
-    shifts_t = torch.as_tensor(shifts, device=device)
-    p_out = np.full(n_vox, np.nan)
-    r2_out = np.full(n_vox, np.nan)
-    for bsl, blocks in _batches(n_vox, batch_size, block):
-        yb, pb = as_tensor(y_val[:, bsl], device), _columns(predictions, bsl, n, device)
-        if yb.shape != (n, bsl.stop - bsl.start):
-            raise ValueError(f"y_val has shape {tuple(y_val.shape)}")
-        for sl in blocks:
-            cols = slice(sl.start - bsl.start, sl.stop - bsl.start)
-            y, p = _padded(yb[:, cols], block, device), _padded(pb[:, cols], block, device)
-            width = sl.stop - sl.start
-            ok = defined_voxels(y, p)[:width]
-            r2 = r2_score(y, p)[:width]
-            yc, pc = y[order_t], p[order_t]
-            yc = yc - yc.mean(dim=0)
-            pc = pc - pc.mean(dim=0)
-            # c[k] = sum_i yc[i] pc[(i + k) mod n]: circular cross-correlation
-            cross = torch.fft.irfft(torch.fft.rfft(yc, dim=0).conj() * torch.fft.rfft(pc, dim=0), n=n, dim=0)
-            tol = tie_rtol * torch.linalg.vector_norm(yc, dim=0) * torch.linalg.vector_norm(pc, dim=0)
-            null = cross[1:] if whole_group else cross[shifts_t]
-            count = (null >= (cross[0] - tol)).sum(dim=0)[:width]
-            p_val = (1.0 + count.to(torch.float64)) / (1.0 + n_perm)
-            nan = torch.tensor(float("nan"), dtype=torch.float64, device=device)
-            p_out[sl] = torch.where(ok, p_val, nan).cpu().numpy()
-            r2_out[sl] = torch.where(ok, r2, nan).cpu().numpy()
-    return PermutationResult(p=p_out, r2=r2_out, n_permutations=n_perm)
+    perm, _ = model_statistics(y_val, {"model": predictions}, tested=["model"],
+                               n_permutations=n_permutations, seed=seed, batch_size=batch_size,
+                               block=block, device=device, tie_rtol=tie_rtol)
+    return perm["model"]
 
 
 # ------------------------------------------------------------------ bootstrap
@@ -459,66 +435,10 @@ def bootstrap_components(y_val, predictions: Mapping, components: Mapping, *, n_
     ValueError
         A component uses a model without predictions, or predictions have the wrong shape.
     """
-    device = torch.device(device)
-    n, n_vox = y_val.shape
-    names = list(components)
-    models = sorted({m for c in components.values() for m in c})
-    missing = [m for m in models if m not in predictions]
-    if missing:
-        raise ValueError(f"components use models without predictions: {missing}")
-    coef = {c: {m: float(v) for m, v in components[c].items()} for c in names}
-    w_t = as_tensor(bootstrap_weights(n, n_boot, seed).T.copy(), device)   # [n x n_boot]
-    alpha = (1.0 - confidence) / 2.0
-    levels = (alpha, 1.0 - alpha)
-    nan = float("nan")
-    est = {c: np.full(n_vox, nan) for c in names}
-    ci = {c: np.full((n_vox, 2), nan) for c in names}
-    pp = {c: np.full(n_vox, nan) for c in names}
-    eps_n = ROUNDING_FACTOR * n * torch.finfo(torch.float64).eps   # rounding bound per unit of SSres/SStot
-    for bsl, blocks in _batches(n_vox, batch_size, block):
-        yb = as_tensor(y_val[:, bsl], device)
-        pbs = {m: _columns(predictions[m], bsl, n, device) for m in models}
-        for sl in blocks:
-            cols = slice(sl.start - bsl.start, sl.stop - bsl.start)
-            width = sl.stop - sl.start
-            y = _padded(yb[:, cols], block, device)
-            preds = {m: _padded(pbs[m][:, cols], block, device) for m in models}
-            # rows of the GEMM's left factor: yc, yc^2, then sum_m c_m r_m^2 per component
-            stack = torch.zeros((n, 2 + len(names), block), dtype=torch.float64, device=device)
-            yc = torch.sub(y, y.mean(dim=0), out=stack[:, 0])
-            torch.mul(yc, yc, out=stack[:, 1])
-            sstot_full = stack[:, 1].sum(dim=0)
-            ssres = {}
-            for m in models:
-                sq = (y - preds[m]).square_()
-                ssres[m] = sq.sum(dim=0)
-                for j, c in enumerate(names):
-                    if m in coef[c]:
-                        stack[:, 2 + j].add_(sq, alpha=coef[c][m])
-                del sq
-            r2 = {m: 1 - ssres[m] / sstot_full for m in models}
-            # R2 defined: y finite and not constant, predictions finite (non-finite sums)
-            lo_hi = torch.aminmax(y, dim=0)
-            ok = (lo_hi.max > lo_hi.min) & torch.isfinite(sstot_full)
-            for m in models:
-                ok &= torch.isfinite(ssres[m])
-            # one GEMM per block: [(quantity, voxel) x n] @ [n x n_boot]
-            g = torch.mm(stack.view(n, -1).T, w_t).view(2 + len(names), block, -1)
-            sstot = g[1] - g[0].square() / n
-            # a resample with constant y has SStot_b = 0: R2_b undefined, so is the voxel's result
-            good = ok & (sstot > 0).all(dim=1)
-            for j, c in enumerate(names):
-                total = sum(coef[c].values())
-                boot = total - g[2 + j] / sstot                     # [block x n_boot]
-                q = _quantiles(boot, levels)
-                tol = eps_n * sum(abs(v) * (1 - r2[m]).abs() for m, v in coef[c].items())   # 1 - R2 = SSres/SStot
-                p = (1.0 + (boot <= tol[:, None]).sum(dim=1).to(torch.float64)) / (1.0 + n_boot)
-                e = sum(v * r2[m] for m, v in coef[c].items())
-                nan_t = torch.tensor(nan, dtype=torch.float64, device=device)
-                est[c][sl] = torch.where(ok, e, nan_t)[:width].cpu().numpy()
-                ci[c][sl] = torch.where(good[:, None], q, nan_t)[:width].cpu().numpy()
-                pp[c][sl] = torch.where(good, p, nan_t)[:width].cpu().numpy()
-    return BootstrapResult(estimate=est, ci=ci, p_positive=pp, n_boot=int(n_boot))
+    _, boot = model_statistics(y_val, predictions, groups={"components": components}, n_boot=n_boot,
+                               seed=seed, confidence=confidence, batch_size=batch_size, block=block,
+                               device=device)
+    return boot["components"]
 
 
 def pair_bootstrap(y_val, pred_a, pred_b, pred_ab, *, n_boot: int = 1000, seed=0,
@@ -552,6 +472,215 @@ def pair_bootstrap(y_val, pred_a, pred_b, pred_ab, *, n_boot: int = 1000, seed=0
     res = bootstrap_components(y_val, {"a": pred_a, "b": pred_b, "ab": pred_ab}, PAIR_COMPONENTS,
                                n_boot=n_boot, seed=seed, confidence=confidence,
                                batch_size=batch_size, block=block, device=device)
+    return pair_result(res)
+
+
+# ------------------------------------------------------------------ one pass over the voxels
+class _PermutationBlock:
+    """The permutation test's work on one block of voxels that every model shares: the
+    re-ordered, centred responses and their FFT."""
+
+    def __init__(self, y: torch.Tensor, order: torch.Tensor, shifts, n_perm: int, tie_rtol: float):
+        n = y.shape[0]
+        yc = y[order]
+        yc = yc - yc.mean(dim=0)
+        self.y, self.order, self.n, self.n_perm, self.tie_rtol = y, order, n, n_perm, tie_rtol
+        self.shifts = None if n_perm == n - 1 else shifts   # None: the whole group
+        self.fy = torch.fft.rfft(yc, dim=0).conj()
+        self.norm_y = torch.linalg.vector_norm(yc, dim=0)
+
+    def test(self, p: torch.Tensor):
+        """(p-value [block], R2 [block], defined [block] bool) of predictions p [n x block]."""
+        ok = defined_voxels(self.y, p)
+        r2 = r2_score(self.y, p)
+        pc = p[self.order]
+        pc = pc - pc.mean(dim=0)
+        # c[k] = sum_i yc[i] pc[(i + k) mod n]: circular cross-correlation
+        cross = torch.fft.irfft(self.fy * torch.fft.rfft(pc, dim=0), n=self.n, dim=0)
+        tol = self.tie_rtol * self.norm_y * torch.linalg.vector_norm(pc, dim=0)
+        null = cross[1:] if self.shifts is None else cross[self.shifts]
+        count = (null >= (cross[0] - tol)).sum(dim=0)
+        return (1.0 + count.to(torch.float64)) / (1.0 + self.n_perm), r2, ok
+
+
+class _BootstrapBlock:
+    """The bootstrap's work on one block of voxels: W @ y and W @ y^2 once, W @ r_m^2 once
+    per model, whatever number of components or pairs combine them."""
+
+    def __init__(self, y: torch.Tensor, w_t: torch.Tensor):
+        n = y.shape[0]
+        yc = y - y.mean(dim=0)
+        yy = yc * yc
+        self.sstot_full = yy.sum(dim=0)
+        # SStot_b = W @ yc^2 - (W @ yc)^2 / n; a resample with constant y has SStot_b = 0
+        self.sstot = torch.mm(yy.T, w_t) - torch.mm(yc.T, w_t).square() / n     # [block x n_boot]
+        lo_hi = torch.aminmax(y, dim=0)
+        self.defined = (lo_hi.max > lo_hi.min) & torch.isfinite(self.sstot_full)
+        self.resampled = (self.sstot > 0).all(dim=1)
+        self.y, self.w_t = y, w_t
+        self.ssres, self.g = {}, {}
+
+    def add(self, model: str, pred: torch.Tensor):
+        """SSres of a model's predictions [n x block] on the sample and on every resample."""
+        sq = (self.y - pred).square_()
+        self.ssres[model] = sq.sum(dim=0)
+        self.g[model] = torch.mm(sq.T, self.w_t)     # [block x n_boot]
+
+    def components(self, components: Mapping, levels, eps_n: float):
+        """Per component: (estimate, interval [block x 2], p-value of > 0); NaN where undefined.
+        R2 is defined where y is finite and not constant and every model's predictions
+        used by the components are finite."""
+        models = sorted({m for c in components.values() for m in c})
+        ok = self.defined.clone()
+        for m in models:
+            ok &= torch.isfinite(self.ssres[m])
+        good = ok & self.resampled
+        r2 = {m: 1 - self.ssres[m] / self.sstot_full for m in models}
+        nan = torch.tensor(float("nan"), dtype=torch.float64, device=self.y.device)
+        n_boot = self.w_t.shape[1]
+        out = {}
+        for name, coef in components.items():
+            weighted = None
+            for m, v in coef.items():
+                weighted = self.g[m] * v if weighted is None else weighted.add_(self.g[m], alpha=v)
+            boot = sum(coef.values()) - weighted / self.sstot                 # [block x n_boot]
+            q = _quantiles(boot, levels)
+            tol = eps_n * sum(abs(v) * (1 - r2[m]).abs() for m, v in coef.items())   # 1 - R2 = SSres/SStot
+            p = (1.0 + (boot <= tol[:, None]).sum(dim=1).to(torch.float64)) / (1.0 + n_boot)
+            e = sum(v * r2[m] for m, v in coef.items())
+            out[name] = (torch.where(ok, e, nan), torch.where(good[:, None], q, nan), torch.where(good, p, nan))
+        return out
+
+
+def model_statistics(y_val, predictions: Mapping, *, tested=(), groups: Mapping | None = None,
+                     n_permutations: int = 1000, n_boot: int = 1000, seed=0, confidence: float = 0.95,
+                     batch_size: int = 8192, block: int = BLOCK, device="cpu",
+                     tie_rtol: float = 1e-9):
+    """Permutation tests of several models and bootstraps of several groups of components
+    in one pass over the voxels, sharing what they have in common.
+
+    What the models share is computed once per block of voxels: the responses, their
+    permutation FFT, and the bootstrap sums W @ y and W @ y^2; each model's W @ r^2 is
+    computed once however many groups use it. A subject's 5 layers and 10 pairs then
+    cost 2 + 15 bootstrap GEMMs instead of the 10 x 5 of ten separate pair bootstraps.
+    Every quantity is its own call of fixed shape ([block x n] @ [n x n_boot], one FFT
+    per block), so a model's or a group's result is bitwise the same whichever other
+    models and groups are computed with it (tests/test_stats.py).
+
+    Parameters
+    ----------
+    y_val : ndarray, Tensor or SplitResponses [n x V]
+        Validation responses, float32 or float64 (converted to float64).
+    predictions : mapping of str to (ndarray [n x V] or callable)
+        Validation predictions of every model named in ``tested`` or ``groups``; a callable
+        ``f(sl)`` returns the [n x width] block of voxel slice ``sl``.
+    tested : sequence of str
+        Models whose R2 gets a permutation test (see :func:`permutation_test_r2`).
+    groups : mapping of str to components, optional
+        Group name -> components (component -> {model: coefficient}), each bootstrapped as
+        in :func:`bootstrap_components`; all groups share the same resamples.
+    n_permutations, tie_rtol
+        As in :func:`permutation_test_r2`.
+    n_boot, confidence
+        As in :func:`bootstrap_components`.
+    seed : int or None
+        Seed of the permutations and of the bootstrap resamples.
+    batch_size : int
+        Voxels of y_val fetched and converted at a time (results do not depend on it).
+    block : int
+        Voxels per arithmetic call (results are reproducible for a fixed block).
+    device : str or torch.device
+
+    Returns
+    -------
+    permutation : dict of str to PermutationResult
+        One per model in ``tested``.
+    bootstrap : dict of str to BootstrapResult
+        One per group.
+
+    Raises
+    ------
+    ValueError
+        A model without predictions, fewer than 2 images, n_permutations or n_boot < 1,
+        or predictions or responses of the wrong shape.
+    """
+    device = torch.device(device)
+    groups = dict(groups or {})
+    n, n_vox = y_val.shape
+    tested = list(tested)
+    boot_models = sorted({m for comps in groups.values() for c in comps.values() for m in c})
+    missing = [m for m in dict.fromkeys(tested + boot_models) if m not in predictions]
+    if missing:
+        raise ValueError(f"no predictions for models: {missing}")
+    coef = {g: {c: {m: float(v) for m, v in comp.items()} for c, comp in comps.items()}
+            for g, comps in groups.items()}
+    nan = float("nan")
+    perm = None
+    if tested:
+        order, shifts, n_perm = permutation_scheme(n, n_permutations, seed)
+        perm = (torch.as_tensor(order, device=device), torch.as_tensor(shifts, device=device), n_perm)
+        p_out = {m: np.full(n_vox, nan) for m in tested}
+        r2_out = {m: np.full(n_vox, nan) for m in tested}
+    if groups:
+        w_t = as_tensor(bootstrap_weights(n, n_boot, seed).T.copy(), device)   # [n x n_boot]
+        alpha = (1.0 - confidence) / 2.0
+        levels = (alpha, 1.0 - alpha)
+        eps_n = ROUNDING_FACTOR * n * torch.finfo(torch.float64).eps   # rounding bound per unit of SSres/SStot
+        est = {g: {c: np.full(n_vox, nan) for c in coef[g]} for g in groups}
+        ci = {g: {c: np.full((n_vox, 2), nan) for c in coef[g]} for g in groups}
+        pp = {g: {c: np.full(n_vox, nan) for c in coef[g]} for g in groups}
+    for bsl, blocks in _batches(n_vox, batch_size, block):
+        yb = as_tensor(y_val[:, bsl], device)
+        if yb.shape != (n, bsl.stop - bsl.start):
+            raise ValueError(f"y_val has shape {tuple(y_val.shape)}")
+        for sl in blocks:
+            width = sl.stop - sl.start
+            y = _padded(yb[:, sl.start - bsl.start:sl.stop - bsl.start], block, device)
+            pb = _PermutationBlock(y, *perm, tie_rtol) if perm else None
+            bb = _BootstrapBlock(y, w_t) if groups else None
+            for m in dict.fromkeys(tested + boot_models):
+                p = _padded(_columns(predictions[m], sl, n, device), block, device)
+                if pb is not None and m in p_out:
+                    p_val, r2, ok = pb.test(p)
+                    p_out[m][sl] = torch.where(ok, p_val, nan)[:width].cpu().numpy()
+                    r2_out[m][sl] = torch.where(ok, r2, nan)[:width].cpu().numpy()
+                if bb is not None and m in boot_models:
+                    bb.add(m, p)
+                del p
+            for g in groups:
+                for c, (e, q, p) in bb.components(coef[g], levels, eps_n).items():
+                    est[g][c][sl] = e[:width].cpu().numpy()
+                    ci[g][c][sl] = q[:width].cpu().numpy()
+                    pp[g][c][sl] = p[:width].cpu().numpy()
+    permutation = {m: PermutationResult(p=p_out[m], r2=r2_out[m], n_permutations=perm[2]) for m in tested}
+    bootstrap = {g: BootstrapResult(estimate=est[g], ci=ci[g], p_positive=pp[g], n_boot=int(n_boot))
+                 for g in groups}
+    return permutation, bootstrap
+
+
+def pair_groups(pairs: Mapping) -> dict:
+    """Bootstrap groups of layer pairs: pair name -> PAIR_COMPONENTS over its models.
+
+    Parameters
+    ----------
+    pairs : mapping of str to (str, str, str)
+        Pair name -> (model A, model B, joint model AB).
+
+    Returns
+    -------
+    dict of str to dict
+        Pair name -> {unique_a, unique_b, shared: {model name: coefficient}}, the groups of
+        :func:`model_statistics`.
+    """
+    out = {}
+    for name, (a, b, ab) in pairs.items():
+        names = {"a": a, "b": b, "ab": ab}
+        out[name] = {c: {names[k]: v for k, v in comp.items()} for c, comp in PAIR_COMPONENTS.items()}
+    return out
+
+
+def pair_result(res: BootstrapResult) -> dict:
+    """A pair's BootstrapResult as the flat dict of :func:`pair_bootstrap`."""
     out = {}
     for c in PAIR_COMPONENTS:
         out[c] = res.estimate[c]

@@ -1,62 +1,39 @@
 # Which numbers are real: permutation p-values of every model's R2, a paired bootstrap of
-# every pair's partition, Benjamini-Hochberg FDR per map. Statistics never change a fit.
+# every pair's partition (one job per subject), of every partition set's components (one
+# job per set), Benjamini-Hochberg FDR per map. Statistics never change a fit.
 
 
-rule stats_model:
-    """Permutation test of one model's validation R2 (cyclic shifts of a seeded relabelling), BH q-values."""
+rule stats_subject:
+    """Permutation tests of every model's R2 (cyclic shifts of a seeded relabelling) and paired bootstraps of every pair's unique and shared variance, BH q-values: one job per subject, so that the responses are read and what the models share is computed once."""
     input:
-        fit=layout.FIT,
-        crossprod=model_crossprods,
+        fits=lambda wc: expand(layout.FIT, subject=wc.subject, model=MODELS),
+        crossprod=lambda wc: expand(layout.CROSSPROD, subject=wc.subject, layer=LAYERS),
         val=layout.path(layout.RESPONSES, subject="{subject}", split="val"),
         prepared=layout.PREPARED,
     output:
-        layout.STATS_MODEL,
+        models=expand(layout.STATS_MODEL, model=MODELS, allow_missing=True),
+        pairs=[
+            layout.path(layout.STATS_PARTITION, subject="{subject}", a=a, b=b)
+            for a, b in PAIRS
+        ],
     log:
-        layout.LOG["stats_model"],
+        layout.LOG["stats_subject"],
     benchmark:
-        layout.path(layout.BENCHMARK, subject="{subject}", job="stats_{model}")
+        layout.path(layout.BENCHMARK, subject="{subject}", job="stats_subject")
     conda:
         ENV
-    threads: config["job_threads"]
+    threads: config["stats"]["threads"]
     resources:
-        **compute_resources(mem_mb=4000, runtime=20),
+        **compute_resources(mem_mb=4000, runtime=30),
     params:
-        stats=STATS,
+        models=MODELS,
+        layers=LAYERS,
+        pairs=PAIRS,
+        stats=STATS_PARAMS,
         batch_size=config["ridge"]["batch_size"],
         device=config["device"],
     script:
-        "../../scripts/stats_model.py"
-
-
-rule stats_partition:
-    """Paired bootstrap of a pair's unique and shared variance: intervals, p-values, BH q-values."""
-    input:
-        a=layout.path(layout.FIT, subject="{subject}", model="{a}"),
-        b=layout.path(layout.FIT, subject="{subject}", model="{b}"),
-        ab=layout.path(layout.FIT, subject="{subject}", model="{a}+{b}"),
-        crossprod_a=layout.path(layout.CROSSPROD, subject="{subject}", layer="{a}"),
-        crossprod_b=layout.path(layout.CROSSPROD, subject="{subject}", layer="{b}"),
-        val=layout.path(layout.RESPONSES, subject="{subject}", split="val"),
-        prepared=layout.PREPARED,
-    output:
-        layout.STATS_PARTITION,
-    log:
-        layout.LOG["stats_partition"],
-    benchmark:
-        layout.path(
-            layout.BENCHMARK, subject="{subject}", job="stats_partition_{a}+{b}"
-        )
-    conda:
-        ENV
-    threads: config["job_threads"]
-    resources:
-        **compute_resources(mem_mb=4000, runtime=20),
-    params:
-        stats=STATS,
-        batch_size=config["ridge"]["batch_size"],
-        device=config["device"],
-    script:
-        "../../scripts/stats_partition.py"
+        "../../scripts/stats_subject.py"
 
 
 rule stats_partition_set:
@@ -82,7 +59,7 @@ rule stats_partition_set:
         **compute_resources(mem_mb=4000, runtime=20),
     params:
         layers=lambda wc: list(SETS_BY_NAME[wc.pset]),
-        stats=STATS,
+        stats=STATS_PARAMS,
         batch_size=config["ridge"]["batch_size"],
         device=config["device"],
     script:

@@ -34,53 +34,82 @@ def _val_responses(val_path):
     return responses.SplitResponses(val_path)[:, :]
 
 
-def stats_model(model, fit_path, crossprod_paths, val_path, prepared_path, *, n_permutations, seed,
-                device, batch_size, out_path, threads=None):
-    """Permutation p-values of one model's validation R2 (stats.permutation_test_r2), with
-    BH q-values across the voxels of the map. Never changes the fit."""
-    from .. import runtime, stats
-    runtime.configure_runtime(threads)
-    dev = runtime.resolve_device(device)
-    prep = read_h5(prepared_path, ["voxel_index"])
-    y = _val_responses(val_path)
-    pred = _val_predictions(fit_path, crossprod_paths, prep["voxel_index"], dev)
-    res = stats.permutation_test_r2(y, pred, n_permutations=n_permutations, seed=seed,
-                                    batch_size=batch_size, device=dev)
+def _write_model(model, res, n_permutations, seed, n_val, voxel_index, out_path):
+    """One model's statistics file: p_r2, q_r2 (BH across the map's voxels), r2."""
+    from .. import stats
     q = stats.bh_q_values(res.p)
-    write_h5(out_path, {"p_r2": res.p, "q_r2": q, "r2": res.r2, "voxel_index": prep["voxel_index"]},
+    write_h5(out_path, {"p_r2": res.p, "q_r2": q, "r2": res.r2, "voxel_index": voxel_index},
              attrs={"model": model, "n_permutations": res.n_permutations,
-                    "n_permutations_requested": n_permutations, "seed": seed, "n_val": y.shape[0]})
+                    "n_permutations_requested": n_permutations, "seed": seed, "n_val": n_val})
     log.info("%s: %d permutations (%d requested, %d validation images); %d of %d voxels with p < 0.05, "
-             "%d with q <= 0.05 and R2 > 0", model, res.n_permutations, n_permutations, y.shape[0],
+             "%d with q <= 0.05 and R2 > 0", model, res.n_permutations, n_permutations, n_val,
              int(np.nansum(res.p < 0.05)), res.p.size, int(stats.significant(q, res.r2, 0.05).sum()))
 
 
-def stats_partition(a, b, fits, crossprods, val_path, prepared_path, *, n_boot, seed, device,
-                    batch_size, out_path, threads=None):
-    """Paired bootstrap of a pair's unique and shared variance (stats.pair_bootstrap):
-    95% percentile intervals, one-sided p-values of unique A > 0 and unique B > 0, BH
-    q-values across the voxels of each map.
+def _write_pair(a, b, res, n_boot, seed, n_val, voxel_index, out_path):
+    """One pair's statistics file: intervals of unique A, unique B and shared, one-sided
+    p-values of unique A > 0 and unique B > 0 and their BH q-values."""
+    from .. import stats
+    out = {key: res[key] for key in ("p_unique_a", "p_unique_b", "unique_a_ci", "unique_b_ci", "shared_ci")}
+    out["q_unique_a"] = stats.bh_q_values(res["p_unique_a"])
+    out["q_unique_b"] = stats.bh_q_values(res["p_unique_b"])
+    write_h5(out_path, {**out, "voxel_index": voxel_index},
+             attrs={"pair": layout.model_name((a, b)), "layer_a": a, "layer_b": b, "n_bootstrap": int(n_boot),
+                    "seed": seed, "confidence": 0.95, "n_val": n_val})
+    log.info("%s+%s: %d bootstrap samples; unique %s significant (q <= 0.05, > 0) in %d voxels, unique %s in %d",
+             a, b, n_boot, a, int(stats.significant(out["q_unique_a"], res["unique_a"], 0.05).sum()), b,
+             int(stats.significant(out["q_unique_b"], res["unique_b"], 0.05).sum()))
 
-    fits: model -> fit path and crossprods: model -> its layers' crossprod paths, for the
-    models 'a', 'b' and 'ab'.
+
+def stats_models_and_pairs(fits, crossprods, pairs, val_path, prepared_path, *, n_permutations, n_boot, seed,
+                           device, batch_size, model_outputs, pair_outputs, threads=None):
+    """Permutation p-values of every model's R2 and paired bootstraps of every pair's
+    unique and shared variance, for one subject in one pass (stats.model_statistics: the
+    responses are read, and what the models share computed, once). Writes one file per
+    model and one per pair; never changes a fit.
+
+    Parameters
+    ----------
+    fits : mapping of str to path
+        Model name -> its fit; every model gets a permutation test.
+    crossprods : mapping of str to path
+        Layer -> its crossprod file (the validation design of every model's layers).
+    pairs : sequence of (str, str)
+        Layer pairs (A, B); the models A, B and A+B must be in ``fits``.
+    val_path, prepared_path : path
+        The validation responses and prepared.h5 (voxel_index).
+    n_permutations, n_boot, seed : int
+        ``stats.permutations``, ``stats.bootstrap``, ``stats.seed``.
+    device : str
+    batch_size : int
+    model_outputs : mapping of str to path
+        Model name -> its statistics file (same keys as ``fits``).
+    pair_outputs : sequence of path
+        One statistics file per pair, in the order of ``pairs``.
+    threads : int, optional
     """
     from .. import runtime, stats
     runtime.configure_runtime(threads)
     dev = runtime.resolve_device(device)
+    pairs = [tuple(p) for p in pairs]
+    names = {p: layout.model_name(p) for p in pairs}
+    needed = [m for p in pairs for m in (p[0], p[1], names[p])]
+    missing = sorted(set(needed) - set(fits))
+    if missing:
+        raise ValueError(f"pairs need the fits of models {missing}")
     prep = read_h5(prepared_path, ["voxel_index"])
     y = _val_responses(val_path)
-    preds = {m: _val_predictions(fits[m], crossprods[m], prep["voxel_index"], dev) for m in ("a", "b", "ab")}
-    res = stats.pair_bootstrap(y, preds["a"], preds["b"], preds["ab"], n_boot=n_boot, seed=seed,
-                               batch_size=batch_size, device=dev)
-    out = {key: res[key] for key in ("p_unique_a", "p_unique_b", "unique_a_ci", "unique_b_ci", "shared_ci")}
-    out["q_unique_a"] = stats.bh_q_values(res["p_unique_a"])
-    out["q_unique_b"] = stats.bh_q_values(res["p_unique_b"])
-    write_h5(out_path, {**out, "voxel_index": prep["voxel_index"]},
-             attrs={"pair": layout.model_name((a, b)), "layer_a": a, "layer_b": b, "n_bootstrap": int(n_boot),
-                    "seed": seed, "confidence": 0.95, "n_val": y.shape[0]})
-    log.info("%s+%s: %d bootstrap samples; unique %s significant (q <= 0.05, > 0) in %d voxels, unique %s in %d",
-             a, b, n_boot, a, int(stats.significant(out["q_unique_a"], res["unique_a"], 0.05).sum()), b,
-             int(stats.significant(out["q_unique_b"], res["unique_b"], 0.05).sum()))
+    preds = {m: _val_predictions(f, [crossprods[layer] for layer in layout.model_layers(m)],
+                                 prep["voxel_index"], dev)
+             for m, f in fits.items()}
+    groups = stats.pair_groups({names[p]: (p[0], p[1], names[p]) for p in pairs})
+    perm, boot = stats.model_statistics(y, preds, tested=list(fits), groups=groups, n_permutations=n_permutations,
+                                        n_boot=n_boot, seed=seed, batch_size=batch_size, device=dev)
+    for m in fits:
+        _write_model(m, perm[m], n_permutations, seed, y.shape[0], prep["voxel_index"], model_outputs[m])
+    for p, out_path in zip(pairs, pair_outputs):
+        _write_pair(p[0], p[1], stats.pair_result(boot[names[p]]), n_boot, seed, y.shape[0], prep["voxel_index"],
+                    out_path)
 
 
 def stats_partition_set(layers, fits, crossprods, val_path, prepared_path, *, n_boot, seed, device,
