@@ -9,6 +9,7 @@ import copy
 import functools
 import logging
 import shutil
+import types
 
 import numpy as np
 
@@ -256,6 +257,26 @@ def crop_box(img, extents, outlines=None, margin=0.06) -> list:
 
 
 @functools.lru_cache(maxsize=4)
+def curvature_image(cortex, subject, height):
+    """The curvature shading under every flatmap: the image that
+    ``cortex.quickflat.composite.add_curvature`` (threshold from pycortex's config, limits
+    +-0.5, not legacy mode) makes, computed once per process: a map job draws several maps
+    of one subject at one height, and the image (a flatmap of the surface's curvature,
+    about 0.2 s) is the same for all of them. [height x width] float in [0, 1], NaN off
+    the cortex."""
+    import matplotlib.pyplot as plt
+    fig = plt.figure()
+    try:
+        # add_curvature reads only the view's subject; the extents only place the image
+        im = cortex.quickflat.composite.add_curvature(fig.add_subplot(), types.SimpleNamespace(subject=subject),
+                                                      (0, 1, 0, 1), height=height, threshold=None,
+                                                      curvature_lims=0.5, legacy_mode=False)
+        return np.ma.getdata(im.get_array()).copy()
+    finally:
+        plt.close(fig)
+
+
+@functools.lru_cache(maxsize=4)
 def roi_overlay_texture(cortex, subject, height, roi_list=()):
     """pycortex's ROI overlay (overlay.svg's outlines and labels) as the image that
     ``cortex.quickflat.composite.add_rois`` draws, rendered once per process: rendering
@@ -335,8 +356,9 @@ def render_flatmap(cortex, volume, subject, xfm, *, cmap, vmin, vmax, title, out
     fig_h = top + hemi + map_h + below
     fig = plt.figure(figsize=(FIG_WIDTH_IN, fig_h), dpi=DPI)
     ax = fig.add_axes(((FIG_WIDTH_IN - map_w) / 2 / FIG_WIDTH_IN, below / fig_h, map_w / FIG_WIDTH_IN, map_h / fig_h))
-    cortex.quickflat.composite.add_curvature(ax, vol, extents, height=height, threshold=None,
-                                             curvature_lims=0.5, legacy_mode=False)
+    # pycortex's curvature layer, made once per process (the same for every map of a subject)
+    ax.imshow(curvature_image(cortex, subject, height), aspect="equal", extent=extents, cmap="gray",
+              vmin=0, vmax=1, label="curvature", zorder=0)      # as add_curvature draws it
     data_im = ax.imshow(img, aspect="equal", extent=extents, zorder=1, interpolation="nearest",
                         cmap=cm, norm=Normalize(vmin=vmin, vmax=vmax))
     drawn = []
