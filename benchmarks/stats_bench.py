@@ -57,6 +57,10 @@ def subject_data(n_val, n_voxels, n_layers, rank=20, seed=0):
         noise_s = rng.standard_normal((n_val, rank))
         noise_g = 0.3 * rng.standard_normal((rank, n_voxels)) / np.sqrt(rank)
         factors[m] = (np.hstack([s[:, idx], noise_s]), np.vstack([g[idx], noise_g]))
+    # made in torch, as the workflow's predictions are (x_val @ weights): numpy's own BLAS
+    # threads would compete with torch's and slow both
+    import torch
+    factors = {m: (torch.as_tensor(a), torch.as_tensor(b)) for m, (a, b) in factors.items()}
     preds = {m: (lambda sl, f=f: f[0] @ f[1][:, sl]) for m, f in factors.items()}
     return y, preds, layers
 
