@@ -94,11 +94,7 @@ def map_mask(kind=None):
         k = kind or wildcards.kind
         if not MASK_ON or k not in layout.MAP_MASK_Q:
             return None
-        return {
-            "q_key": layout.MAP_MASK_Q[k][1],
-            "fdr_q": STATS["fdr_q"],
-            "statistics": STATS_PARAMS,  # how the q-values were made (the inputs are ancient)
-        }
+        return {"q_key": layout.MAP_MASK_Q[k][1], "fdr_q": STATS["fdr_q"]}
 
     return inner
 
@@ -145,17 +141,10 @@ def pair_map_specs(wildcards):
 
 
 def specs_stats(specs):
-    """The statistics files that the maps of a job read for their masks (input function).
-
-    ancient(): stats_subject rewrites every statistics file of a subject whenever it runs
-    (for a new layer, say), with bitwise the same numbers for the models and pairs that
-    were there (stats.model_statistics), so a newer file alone does not rerun a map. What
-    changes a mask reruns its map through the map's own inputs and params: a refit (the
-    result file) or a statistics setting (params.maps' mask holds them)."""
-    return lambda wildcards: [
-        ancient(p)
-        for p in sorted({p for spec in specs(wildcards) for p in spec["mask_stats"]})
-    ]
+    """The statistics files that the maps of a job read for their masks (input function)."""
+    return lambda wildcards: sorted(
+        {p for spec in specs(wildcards) for p in spec["mask_stats"]}
+    )
 
 
 def best_layer_map_spec(wildcards):
