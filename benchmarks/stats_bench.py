@@ -8,9 +8,10 @@ stats.pair_bootstrap for one pair (inputs already in memory). The last line is:
 stats_model_s=<s> stats_pair_s=<s> n_val=<n> n_voxels=<V> permutations=<n> bootstrap=<n>
 (permutations is the effective number: at most n_val - 1).
 
---layers N (N >= 2): a subject's statistics instead, as rule stats_subject computes them:
-the permutation tests of N layers and N(N-1)/2 joint models and the bootstraps of the
-N(N-1)/2 pairs in one pass (stats.model_statistics), against the same statistics one
+--layers N (N >= 2): a subject's statistics instead: the permutation tests of N layers
+and N(N-1)/2 joint models and the bootstraps of the N(N-1)/2 pairs in one pass
+(stats.model_statistics; the workflow makes one such pass per layer, over what that layer
+added), against the same statistics one
 model and one pair at a time (permutation_test_r2, pair_bootstrap: what the former
 per-model and per-pair jobs computed), in the same run, from the same predictions (made
 block by block from low-rank factors, as the workflow makes them from features and

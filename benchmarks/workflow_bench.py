@@ -175,8 +175,7 @@ def main():
           f"{len(layers)} x layer + {n_pairs} x pair = {reference:.1f} s")
     by_rule = {}
     for name, (sec, rss) in jobs.items():
-        rule = next((r for r in ("stats_subject", "stats_set") if name == r or name.startswith(r + "_")),
-                    name.split("_")[0])
+        rule = next((r for r in ("stats_layer", "stats_set") if name.startswith(r + "_")), name.split("_")[0])
         n, s, r = by_rule.get(rule, (0, 0.0, 0.0))
         by_rule[rule] = (n + 1, s + sec, max(r, rss))
     for rule, (n, s, r) in sorted(by_rule.items()):

@@ -8,7 +8,7 @@ import yaml
 
 from encoding_models import commonality, configuration, layout
 from encoding_models.io import read_h5
-from workflow_helpers import ROOT, job_counts, small_config, snakemake, write_config
+from workflow_helpers import ROOT, job_counts, small_config, snakemake, stats_jobs, write_config
 
 SET3 = ["Conv1", "Conv3", "Conv5"]
 SETS = [SET3, ["Conv5", "Conv1"]]          # the second one out of config order on purpose
@@ -63,7 +63,7 @@ def test_dry_run_lists_banded_and_partition_set_jobs(tmp_path):
     assert counts["fit"] == 16 and counts["partition"] == 10          # 5 layers, 10 pairs, Conv1+Conv3+Conv5
     assert counts["partition_set"] == 1 and counts["partition_sets_summary"] == 1
     assert counts["map_partition_set"] == 4                           # 3 unique parts and the common part
-    assert counts["stats_partition_set"] == 1 and counts["stats_subject"] == 1
+    assert counts["stats_partition_set"] == 1 and sum(stats_jobs(counts).values()) == 5
     # maps.mask fdr: the unique parts' maps read the set's statistics, the common part's does not
     dag = snakemake(tmp_path, "-n",
                     "results/demo/maps/partition_sets/Conv1+Conv3+Conv5/unique_Conv3.png").stdout

@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from encoding_models import layout
-from workflow_helpers import ROOT, job_counts, snakemake
+from workflow_helpers import ROOT, job_counts, snakemake, stats_jobs
 
 pytestmark = pytest.mark.workflow
 
@@ -108,7 +108,7 @@ def test_nsd_yaml_runs_an_nsd_shaped_subject(nsd_run):
     counts = job_counts(dry)
     assert "demo_subject" not in counts and "demo_anatomy" not in counts and "subject=demo" not in dry
     assert counts["fit"] == 15 and counts["download_file"] == 9   # pycortex_config: no rule reads it
-    assert counts["stats_subject"] == 1
+    assert stats_jobs(counts) == {layer: 1 for layer in ("Conv1", "Conv2", "Conv3", "Conv4", "Conv5")}
     assert os.path.isdir(wd / "resources" / "pycortex" / "db" / "subj01" / "transforms" / XFM)
     # every map drawn through the NSD-named transform (the maps' cache records which one)
     assert XFM in (wd / layout.path(layout.MAP_CACHE_OK, subject="subj01")).read_text()

@@ -49,6 +49,8 @@ def test_sixth_layer_runs_only_its_models_and_aggregates(demo_run):
     assert counts["partition"] == 5
     assert counts["map_layer"] == 1 and counts["map_partition"] == 5 and counts["map_best_layer"] == 1
     assert counts["best_layer"] == 1 and counts["summaries"] == 1
+    # one new statistics job (FC6's model and its pairs with the earlier layers), no other
+    assert {rule for rule in counts if rule.startswith("stats_")} == {"stats_layer_FC6"}
     for untouched in ("demo_subject", "prepare", "demo_anatomy"):
         assert untouched not in counts
     outputs = {l.split("output:")[1].strip() for l in out.splitlines() if l.strip().startswith("output:")}

@@ -135,7 +135,7 @@ def test_batch_size_independence_and_bitwise_reruns():
 
 
 def test_one_pass_over_several_models_equals_each_alone_bitwise():
-    """stats_subject tests a subject's models and bootstraps its pairs in one pass
+    """A stats_layer_<layer> job tests its models and bootstraps its pairs in one pass
     (model_statistics): every model's and pair's numbers are bitwise those of the model
     or pair alone, so adding a layer changes no other model's or pair's statistics."""
     n_vox = 1100

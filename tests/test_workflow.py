@@ -10,7 +10,7 @@ import pytest
 import reference_port as ref
 from encoding_models import contract, layout
 from encoding_models.io import read_h5
-from workflow_helpers import ROOT, job_counts, small_config, snakemake, write_config  # noqa: F401
+from workflow_helpers import ROOT, job_counts, small_config, snakemake, stats_jobs, write_config  # noqa: F401
 
 pytestmark = pytest.mark.workflow
 LAYERS = ["Conv1", "Conv2", "Conv3", "Conv4", "Conv5"]
@@ -260,6 +260,20 @@ def test_rule_scripts_build_no_paths_and_rules_spell_none():
             assert f'"{prefix}' not in text and f"'{prefix}" not in text, f"{smk} spells a {prefix} path"
 
 
+def test_statistics_by_layer_covers_every_model_and_pair_once_and_appending_changes_none():
+    from encoding_models import layout
+    layers, sets = ["A", "B", "C", "D"], [["A", "C", "D"], ["A", "B", "C", "D"]]
+    plan = layout.statistics_by_layer(layers, sets)
+    tested = [m for p in plan.values() for m in p["tested"]]
+    models = layout.models(layers) + [m for m in layout.set_models(sets) if m not in layout.models(layers)]
+    assert sorted(tested) == sorted(models) and len(tested) == len(set(tested))
+    assert sorted(pr for p in plan.values() for pr in p["pairs"]) == sorted(layout.pairs(layers))
+    assert plan["A"] == {"tested": ["A"], "pairs": []}
+    assert plan["D"]["tested"] == ["D", "A+D", "B+D", "C+D", "A+C+D", "A+B+D", "B+C+D", "A+B+C+D"]
+    more = layout.statistics_by_layer(layers + ["E"], sets)
+    assert all(more[layer] == plan[layer] for layer in layers) and more["E"]["pairs"][-1] == ("D", "E")
+
+
 def test_every_path_pattern_is_defined_once():
     from encoding_models import layout
     patterns = [v for k, v in vars(layout).items() if k.isupper() and isinstance(v, str) and "/" in v]
@@ -300,7 +314,7 @@ def test_names_that_once_shared_a_log_dry_run(tmp_path):
     res = snakemake(tmp_path, "-n", check=False)
     assert res.returncode == 0, (res.stdout + res.stderr)[-3000:]
     counts = job_counts(res.stdout)
-    assert counts["stats_subject"] == 1 and counts["stats_partition_set"] == 2
+    assert len(stats_jobs(counts)) == len(layers) and counts["stats_partition_set"] == 2
     logs = [line.split("log:", 1)[1].strip() for line in res.stdout.splitlines() if line.strip().startswith("log:")]
     assert len(logs) == sum(counts[r] for r in counts if r != "all")
     shared = {log: n for log, n in collections.Counter(logs).items() if n > 1}

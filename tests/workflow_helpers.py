@@ -38,6 +38,11 @@ def snakemake(workdir, *args, check=True, timeout=1200, snakefile=os.path.join(R
     return res
 
 
+def stats_jobs(counts):
+    """{layer: count} of the per-layer statistics jobs (rules stats_layer_<layer>) in job_counts."""
+    return {rule[len("stats_layer_"):]: n for rule, n in counts.items() if rule.startswith("stats_layer_")}
+
+
 def job_counts(output):
     """{rule: count} from the 'Job stats' table of a (dry) run."""
     m = re.search(r"Job stats:\n.*?\n-+\s+-+\n(.*?)\ntotal", output, re.S)

@@ -122,7 +122,7 @@ LOG = {
     "report_overview": f"{LOGS}/report/overview.log",
     "report_provenance": "logs/report/methods_provenance.log",
     "viewer": f"{LOGS}/viewer.log",
-    "stats_subject": f"{LOGS}/stats/models_and_pairs.log",
+    "stats_layer": f"{LOGS}/stats/layer/{{layer}}.log",
     "stats_partition_set": f"{LOGS}/stats/partition_sets/{{pset}}.log",
     "map_partition_set": f"{LOGS}/maps/partition_sets/{{pset}}/{{component}}.log",
     "local_check": f"{LOGS}/local_check/{{name}}.log",
@@ -178,6 +178,38 @@ def set_models(sets) -> list:
                 if combo not in out:
                     out.append(combo)
     return [model_name(c) for c in out]
+
+
+def statistics_by_layer(layers, sets=()) -> dict:
+    """What each layer's statistics job computes: what adding that layer, at its place in
+    config order, added.
+
+    Parameters
+    ----------
+    layers : sequence of str
+        The layers, in config order.
+    sets : sequence of sequence of str
+        Partition sets (layers in config order).
+
+    Returns
+    -------
+    dict of str to dict
+        layer -> {"tested": the models whose R2 it tests (the layer, its joint model with
+        every earlier layer, the partition-set models whose last layer it is), "pairs":
+        its pairs (earlier layer, layer)}. Every model of ``models(layers)`` and
+        ``set_models(sets)`` is tested in exactly one job, every pair bootstrapped in one;
+        appending a layer adds a job and changes none of the others.
+    """
+    out = {}
+    for i, layer in enumerate(layers):
+        earlier = list(layers[:i])
+        out[layer] = {"tested": [layer] + [model_name((a, layer)) for a in earlier],
+                      "pairs": [(a, layer) for a in earlier]}
+    known = set(models(layers))
+    for m in set_models(sets):
+        if m not in known:
+            out[model_layers(m)[-1]]["tested"].append(m)
+    return out
 
 
 def set_map_components(pset) -> list:

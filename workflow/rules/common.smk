@@ -63,8 +63,6 @@ EXTRACTORS = configuration.extractors_used(config)
 EXTRACTED = [(s, layer) for s in SUBJECTS for ex in EXTRACTORS.values() for layer in ex]
 ENV = "../../envs/encoding.yaml"
 STATS = dict(config["stats"])
-# what changes the statistics' numbers (stats.threads only sets how fast they come)
-STATS_PARAMS = {k: v for k, v in STATS.items() if k != "threads"}
 STATS_ON = bool(STATS["enabled"])
 
 

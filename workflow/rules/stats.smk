@@ -1,39 +1,59 @@
 # Which numbers are real: permutation p-values of every model's R2, a paired bootstrap of
-# every pair's partition (one job per subject), of every partition set's components (one
+# every pair's partition (one job per layer), of every partition set's components (one
 # job per set), Benjamini-Hochberg FDR per map. Statistics never change a fit.
 
 
-rule stats_subject:
-    """Permutation tests of every model's R2 (cyclic shifts of a seeded relabelling) and paired bootstraps of every pair's unique and shared variance, BH q-values: one job per subject, so that the responses are read and what the models share is computed once."""
-    input:
-        fits=lambda wc: expand(layout.FIT, subject=wc.subject, model=MODELS),
-        crossprod=lambda wc: expand(layout.CROSSPROD, subject=wc.subject, layer=LAYERS),
-        val=layout.path(layout.RESPONSES, subject="{subject}", split="val"),
-        prepared=layout.PREPARED,
-    output:
-        models=expand(layout.STATS_MODEL, model=MODELS, allow_missing=True),
-        pairs=[
-            layout.path(layout.STATS_PARTITION, subject="{subject}", a=a, b=b)
-            for a, b in PAIRS
-        ],
-    log:
-        layout.LOG["stats_subject"],
-    benchmark:
-        layout.path(layout.BENCHMARK, subject="{subject}", job="stats_subject")
-    conda:
-        ENV
-    threads: config["stats"]["threads"]
-    resources:
-        **compute_resources(mem_mb=4000, runtime=30),
-    params:
-        models=MODELS,
-        layers=LAYERS,
-        pairs=PAIRS,
-        stats=STATS_PARAMS,
-        batch_size=config["ridge"]["batch_size"],
-        device=config["device"],
-    script:
-        "../../scripts/stats_subject.py"
+# One statistics job per layer (layout.statistics_by_layer): the permutation tests of the
+# models and the bootstraps of the pairs that the layer added, in one pass over the voxels
+# (the responses read once, what its models share computed once). Appending a layer adds a
+# job and reruns none of the others, so no other model's maps rerun.
+for _layer, _plan in layout.statistics_by_layer(LAYERS, SETS).items():
+    _fits = list(dict.fromkeys(_plan["tested"] + [a for a, _ in _plan["pairs"]]))
+    _designs = list(
+        dict.fromkeys(layer for m in _fits for layer in layout.model_layers(m))
+    )
+
+    rule:
+        name:
+            f"stats_layer_{_layer}"
+        input:
+            fits=[layout.path(layout.FIT, subject="{subject}", model=m) for m in _fits],
+            crossprod=[
+                layout.path(layout.CROSSPROD, subject="{subject}", layer=layer)
+                for layer in _designs
+            ],
+            val=layout.path(layout.RESPONSES, subject="{subject}", split="val"),
+            prepared=layout.PREPARED,
+        output:
+            models=[
+                layout.path(layout.STATS_MODEL, subject="{subject}", model=m)
+                for m in _plan["tested"]
+            ],
+            pairs=[
+                layout.path(layout.STATS_PARTITION, subject="{subject}", a=a, b=b)
+                for a, b in _plan["pairs"]
+            ],
+        log:
+            layout.path(layout.LOG["stats_layer"], subject="{subject}", layer=_layer),
+        benchmark:
+            layout.path(
+                layout.BENCHMARK, subject="{subject}", job=f"stats_layer_{_layer}"
+            )
+        conda:
+            ENV
+        threads: config["job_threads"]
+        resources:
+            **compute_resources(mem_mb=4000, runtime=20),
+        params:
+            fits=_fits,
+            designs=_designs,
+            tested=_plan["tested"],
+            pairs=_plan["pairs"],
+            stats=STATS,
+            batch_size=config["ridge"]["batch_size"],
+            device=config["device"],
+        script:
+            "../../scripts/stats_layer.py"
 
 
 rule stats_partition_set:
@@ -59,7 +79,7 @@ rule stats_partition_set:
         **compute_resources(mem_mb=4000, runtime=20),
     params:
         layers=lambda wc: list(SETS_BY_NAME[wc.pset]),
-        stats=STATS_PARAMS,
+        stats=STATS,
         batch_size=config["ridge"]["batch_size"],
         device=config["device"],
     script:

@@ -61,29 +61,32 @@ def _write_pair(a, b, res, n_boot, seed, n_val, voxel_index, out_path):
              int(stats.significant(out["q_unique_b"], res["unique_b"], 0.05).sum()))
 
 
-def stats_models_and_pairs(fits, crossprods, pairs, val_path, prepared_path, *, n_permutations, n_boot, seed,
-                           device, batch_size, model_outputs, pair_outputs, threads=None):
-    """Permutation p-values of every model's R2 and paired bootstraps of every pair's
-    unique and shared variance, for one subject in one pass (stats.model_statistics: the
-    responses are read, and what the models share computed, once). Writes one file per
-    model and one per pair; never changes a fit.
+def stats_models_and_pairs(fits, crossprods, pairs, val_path, prepared_path, *, tested=None, n_permutations,
+                           n_boot, seed, device, batch_size, model_outputs, pair_outputs, threads=None):
+    """Permutation p-values of models' R2 and paired bootstraps of pairs' unique and shared
+    variance in one pass (stats.model_statistics: the responses are read, and what the
+    models share computed, once; each model's and pair's numbers are bitwise those it
+    would get alone). Writes one file per tested model and one per pair; never changes a
+    fit. The workflow runs one such job per layer (layout.statistics_by_layer).
 
     Parameters
     ----------
     fits : mapping of str to path
-        Model name -> its fit; every model gets a permutation test.
+        Model name -> its fit: the tested models and the models of every pair.
     crossprods : mapping of str to path
         Layer -> its crossprod file (the validation design of every model's layers).
     pairs : sequence of (str, str)
         Layer pairs (A, B); the models A, B and A+B must be in ``fits``.
     val_path, prepared_path : path
         The validation responses and prepared.h5 (voxel_index).
+    tested : sequence of str, optional
+        The models whose R2 gets a permutation test (default: every model in ``fits``).
     n_permutations, n_boot, seed : int
         ``stats.permutations``, ``stats.bootstrap``, ``stats.seed``.
     device : str
     batch_size : int
     model_outputs : mapping of str to path
-        Model name -> its statistics file (same keys as ``fits``).
+        Tested model -> its statistics file.
     pair_outputs : sequence of path
         One statistics file per pair, in the order of ``pairs``.
     threads : int, optional
@@ -93,19 +96,20 @@ def stats_models_and_pairs(fits, crossprods, pairs, val_path, prepared_path, *, 
     dev = runtime.resolve_device(device)
     pairs = [tuple(p) for p in pairs]
     names = {p: layout.model_name(p) for p in pairs}
-    needed = [m for p in pairs for m in (p[0], p[1], names[p])]
+    tested = list(fits) if tested is None else list(tested)
+    needed = tested + [m for p in pairs for m in (p[0], p[1], names[p])]
     missing = sorted(set(needed) - set(fits))
     if missing:
-        raise ValueError(f"pairs need the fits of models {missing}")
+        raise ValueError(f"no fit given for models {missing}")
     prep = read_h5(prepared_path, ["voxel_index"])
     y = _val_responses(val_path)
     preds = {m: _val_predictions(f, [crossprods[layer] for layer in layout.model_layers(m)],
                                  prep["voxel_index"], dev)
              for m, f in fits.items()}
     groups = stats.pair_groups({names[p]: (p[0], p[1], names[p]) for p in pairs})
-    perm, boot = stats.model_statistics(y, preds, tested=list(fits), groups=groups, n_permutations=n_permutations,
+    perm, boot = stats.model_statistics(y, preds, tested=tested, groups=groups, n_permutations=n_permutations,
                                         n_boot=n_boot, seed=seed, batch_size=batch_size, device=dev)
-    for m in fits:
+    for m in tested:
         _write_model(m, perm[m], n_permutations, seed, y.shape[0], prep["voxel_index"], model_outputs[m])
     for p, out_path in zip(pairs, pair_outputs):
         _write_pair(p[0], p[1], stats.pair_result(boot[names[p]]), n_boot, seed, y.shape[0], prep["voxel_index"],
