@@ -64,6 +64,7 @@ def test_dry_run_lists_banded_and_partition_set_jobs(tmp_path):
     assert counts["partition_set"] == 1 and counts["partition_sets_summary"] == 1
     assert counts["map_partition_set"] == 4                           # 3 unique parts and the common part
     assert counts["stats_partition_set"] == 1 and sum(stats_jobs(counts).values()) == 5
+    assert counts["stats_model"] == 1                                 # Conv1+Conv3+Conv5
     # maps.mask fdr: the unique parts' maps read the set's statistics, the common part's does not
     dag = snakemake(tmp_path, "-n",
                     "results/demo/maps/partition_sets/Conv1+Conv3+Conv5/unique_Conv3.png").stdout

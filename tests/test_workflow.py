@@ -262,15 +262,14 @@ def test_rule_scripts_build_no_paths_and_rules_spell_none():
 
 def test_statistics_by_layer_covers_every_model_and_pair_once_and_appending_changes_none():
     from encoding_models import layout
-    layers, sets = ["A", "B", "C", "D"], [["A", "C", "D"], ["A", "B", "C", "D"]]
-    plan = layout.statistics_by_layer(layers, sets)
+    layers = ["A", "B", "C", "D"]
+    plan = layout.statistics_by_layer(layers)
     tested = [m for p in plan.values() for m in p["tested"]]
-    models = layout.models(layers) + [m for m in layout.set_models(sets) if m not in layout.models(layers)]
-    assert sorted(tested) == sorted(models) and len(tested) == len(set(tested))
+    assert sorted(tested) == sorted(layout.models(layers)) and len(tested) == len(set(tested))
     assert sorted(pr for p in plan.values() for pr in p["pairs"]) == sorted(layout.pairs(layers))
     assert plan["A"] == {"tested": ["A"], "pairs": []}
-    assert plan["D"]["tested"] == ["D", "A+D", "B+D", "C+D", "A+C+D", "A+B+D", "B+C+D", "A+B+C+D"]
-    more = layout.statistics_by_layer(layers + ["E"], sets)
+    assert plan["D"] == {"tested": ["D", "A+D", "B+D", "C+D"], "pairs": [("A", "D"), ("B", "D"), ("C", "D")]}
+    more = layout.statistics_by_layer(layers + ["E"])
     assert all(more[layer] == plan[layer] for layer in layers) and more["E"]["pairs"][-1] == ("D", "E")
 
 
@@ -315,6 +314,7 @@ def test_names_that_once_shared_a_log_dry_run(tmp_path):
     assert res.returncode == 0, (res.stdout + res.stderr)[-3000:]
     counts = job_counts(res.stdout)
     assert len(stats_jobs(counts)) == len(layers) and counts["stats_partition_set"] == 2
+    assert counts["stats_model"] == counts["fit"] - 21     # 6 layers, 15 pairs: the sets' models of 3+ layers
     logs = [line.split("log:", 1)[1].strip() for line in res.stdout.splitlines() if line.strip().startswith("log:")]
     assert len(logs) == sum(counts[r] for r in counts if r != "all")
     shared = {log: n for log, n in collections.Counter(logs).items() if n > 1}

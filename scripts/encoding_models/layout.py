@@ -123,6 +123,7 @@ LOG = {
     "report_provenance": "logs/report/methods_provenance.log",
     "viewer": f"{LOGS}/viewer.log",
     "stats_layer": f"{LOGS}/stats/layer/{{layer}}.log",
+    "stats_model": f"{LOGS}/stats/model/{{model}}.log",
     "stats_partition_set": f"{LOGS}/stats/partition_sets/{{pset}}.log",
     "map_partition_set": f"{LOGS}/maps/partition_sets/{{pset}}/{{component}}.log",
     "local_check": f"{LOGS}/local_check/{{name}}.log",
@@ -180,7 +181,7 @@ def set_models(sets) -> list:
     return [model_name(c) for c in out]
 
 
-def statistics_by_layer(layers, sets=()) -> dict:
+def statistics_by_layer(layers) -> dict:
     """What each layer's statistics job computes: what adding that layer, at its place in
     config order, added.
 
@@ -188,27 +189,21 @@ def statistics_by_layer(layers, sets=()) -> dict:
     ----------
     layers : sequence of str
         The layers, in config order.
-    sets : sequence of sequence of str
-        Partition sets (layers in config order).
 
     Returns
     -------
     dict of str to dict
-        layer -> {"tested": the models whose R2 it tests (the layer, its joint model with
-        every earlier layer, the partition-set models whose last layer it is), "pairs":
-        its pairs (earlier layer, layer)}. Every model of ``models(layers)`` and
-        ``set_models(sets)`` is tested in exactly one job, every pair bootstrapped in one;
-        appending a layer adds a job and changes none of the others.
+        layer -> {"tested": the models whose R2 it tests (the layer and its joint model
+        with every earlier layer), "pairs": its pairs (earlier layer, layer)}. Every model
+        of ``models(layers)`` is tested in exactly one job and every pair bootstrapped in
+        one; appending a layer adds a job and changes none of the others. (Partition
+        sets' models of 3+ layers get a job each.)
     """
     out = {}
     for i, layer in enumerate(layers):
         earlier = list(layers[:i])
         out[layer] = {"tested": [layer] + [model_name((a, layer)) for a in earlier],
                       "pairs": [(a, layer) for a in earlier]}
-    known = set(models(layers))
-    for m in set_models(sets):
-        if m not in known:
-            out[model_layers(m)[-1]]["tested"].append(m)
     return out
 
 

@@ -32,9 +32,10 @@ Bootstrap of variance-partition components (``bootstrap_components``, ``pair_boo
     R2s, sum_m c_m R2_m = sum_m c_m - (sum_m c_m W @ r_m^2) / SStot_b: W @ y and W @ y^2
     once, then one GEMM per model, whatever number of components or pairs use it. A
     pair (unique_a, unique_b, shared) alone costs 5 GEMMs of [B x n] @ [n x V] (about
-    2e11 multiply-adds at B = n = 1000, V = 40,000); a subject's 5 layers and 10 pairs
-    together (``model_statistics``) 2 + 15 instead of 50: float64 GEMM speed bounds the
-    run time. Intervals are percentile intervals (numpy's default 'linear'
+    2e11 multiply-adds at B = n = 1000, V = 40,000); the k-th layer's k - 1 pairs
+    together (``model_statistics``, one workflow job per layer) 2 + (2k - 1) instead of
+    5(k - 1): at 5 layers 35 in all instead of 50 (17 if all pairs of a subject were
+    one pass). float64 GEMM speed bounds the run time. Intervals are percentile intervals (numpy's default 'linear'
     quantile); the one-sided p-value for "component > 0" is
     p = (1 + #{bootstrap value <= 0}) / (1 + B), the inversion of the percentile
     interval: the lower bound of the one-sided (1 - alpha) percentile interval is > 0
@@ -561,8 +562,8 @@ def model_statistics(y_val, predictions: Mapping, *, tested=(), groups: Mapping 
 
     What the models share is computed once per block of voxels: the responses, their
     permutation FFT, and the bootstrap sums W @ y and W @ y^2; each model's W @ r^2 is
-    computed once however many groups use it. A subject's 5 layers and 10 pairs then
-    cost 2 + 15 bootstrap GEMMs instead of the 10 x 5 of ten separate pair bootstraps.
+    computed once however many groups use it: the 10 pairs of 5 layers cost 2 + 15
+    bootstrap GEMMs in one pass instead of the 10 x 5 of ten separate pair bootstraps.
     Every quantity is its own call of fixed shape ([block x n] @ [n x n_boot], one FFT
     per block), so a model's or a group's result is bitwise the same whichever other
     models and groups are computed with it (tests/test_stats.py).

@@ -41,9 +41,9 @@ PAIR_NAMES = [layout.model_name(p) for p in PAIRS]
 SETS = configuration.partition_sets(config)
 SET_NAMES = [layout.model_name(s) for s in SETS]
 SETS_BY_NAME = dict(zip(SET_NAMES, SETS))
-MODELS = layout.models(LAYERS) + [
-    m for m in layout.set_models(SETS) if m not in layout.models(LAYERS)
-]
+# partition sets' models of 3+ layers (the layers and pairs give the others)
+SET_ONLY_MODELS = [m for m in layout.set_models(SETS) if m not in layout.models(LAYERS)]
+MODELS = layout.models(LAYERS) + SET_ONLY_MODELS
 SET_COMPONENTS = sorted({c for s in SETS for c in layout.set_map_components(s)})
 PYCORTEX_STORE = config["pycortex_store"]
 DOWNLOAD_SUBJECTS = [

@@ -7,7 +7,7 @@
 # models and the bootstraps of the pairs that the layer added, in one pass over the voxels
 # (the responses read once, what its models share computed once). Appending a layer adds a
 # job and reruns none of the others, so no other model's maps rerun.
-for _layer, _plan in layout.statistics_by_layer(LAYERS, SETS).items():
+for _layer, _plan in layout.statistics_by_layer(LAYERS).items():
     _fits = list(dict.fromkeys(_plan["tested"] + [a for a, _ in _plan["pairs"]]))
     _designs = list(
         dict.fromkeys(layer for m in _fits for layer in layout.model_layers(m))
@@ -54,6 +54,39 @@ for _layer, _plan in layout.statistics_by_layer(LAYERS, SETS).items():
             device=config["device"],
         script:
             "../../scripts/stats_layer.py"
+
+
+rule stats_model:
+    """Permutation test of the R2 of a partition set's model of 3+ layers (one job each, so that adding a set reruns no layer's statistics)."""
+    input:
+        fits=[layout.FIT],
+        crossprod=model_crossprods,
+        val=layout.path(layout.RESPONSES, subject="{subject}", split="val"),
+        prepared=layout.PREPARED,
+    output:
+        models=[layout.STATS_MODEL],
+        pairs=[],
+    log:
+        layout.LOG["stats_model"],
+    benchmark:
+        layout.path(layout.BENCHMARK, subject="{subject}", job="stats_model_{model}")
+    wildcard_constraints:
+        model=_alt(SET_ONLY_MODELS),
+    conda:
+        ENV
+    threads: config["job_threads"]
+    resources:
+        **compute_resources(mem_mb=4000, runtime=20),
+    params:
+        fits=lambda wc: [wc.model],
+        designs=lambda wc: layout.model_layers(wc.model),
+        tested=lambda wc: [wc.model],
+        pairs=[],
+        stats=STATS,
+        batch_size=config["ridge"]["batch_size"],
+        device=config["device"],
+    script:
+        "../../scripts/stats_layer.py"
 
 
 rule stats_partition_set:
