@@ -3,6 +3,7 @@ and p-values of every pair's and partition set's components, with BH q-values pe
 Statistics never change a fit."""
 from __future__ import annotations
 
+import contextlib
 import logging
 
 import numpy as np
@@ -15,17 +16,24 @@ from .partition import set_subsets
 log = logging.getLogger("encoding_models")
 
 
-def _val_predictions(fit_path, crossprod_paths, voxel_index, device):
+def _val_predictions(fit_path, crossprod_paths, voxel_index, device, files):
     """Validation predictions of a fitted model as a callable over voxel slices
-    (x_val @ weights, made block by block, never all at once)."""
+    (x_val @ weights, made block by block, never all at once). The weights are read from
+    the fit file one voxel slice at a time: a statistics job predicts for many models (the
+    20th of 20 layers: 39), whose [p x V] weights together would take GBs at NSD size.
+    files: a contextlib.ExitStack that keeps the fit file open while the callable is used."""
+    import h5py
     import torch
-    fit_res = read_h5(fit_path, ["weights", "voxel_index"])
-    if not np.array_equal(fit_res["voxel_index"], voxel_index):
+    f = files.enter_context(h5py.File(fit_path, "r"))
+    if "weights" not in f or "voxel_index" not in f:
+        raise ValueError(f"{fit_path}: no weights or voxel_index; rerun the fit")
+    if not np.array_equal(f["voxel_index"][()], voxel_index):
         raise ValueError(f"{fit_path}: voxel_index differs from prepared.h5; rerun the fits")
     x = torch.as_tensor(read_design(crossprod_paths, ("x_val",))["x_val"], dtype=torch.float64, device=device)
-    w = fit_res["weights"]
-    if w.shape[0] != x.shape[1]:
-        raise ValueError(f"{fit_path}: weights have {w.shape[0]} rows, the design {x.shape[1]} columns; rerun the fit")
+    w = f["weights"]
+    if w.ndim != 2 or w.shape != (x.shape[1], voxel_index.size):
+        raise ValueError(f"{fit_path}: weights have shape {w.shape}, the design {x.shape[1]} columns and "
+                         f"{voxel_index.size} voxels; rerun the fit")
     return lambda sl: x @ torch.as_tensor(w[:, sl], dtype=torch.float64, device=device)
 
 
@@ -103,12 +111,13 @@ def stats_models_and_pairs(fits, crossprods, pairs, val_path, prepared_path, *, 
         raise ValueError(f"no fit given for models {missing}")
     prep = read_h5(prepared_path, ["voxel_index"])
     y = _val_responses(val_path)
-    preds = {m: _val_predictions(f, [crossprods[layer] for layer in layout.model_layers(m)],
-                                 prep["voxel_index"], dev)
-             for m, f in fits.items()}
     groups = stats.pair_groups({names[p]: (p[0], p[1], names[p]) for p in pairs})
-    perm, boot = stats.model_statistics(y, preds, tested=tested, groups=groups, n_permutations=n_permutations,
-                                        n_boot=n_boot, seed=seed, batch_size=batch_size, device=dev)
+    with contextlib.ExitStack() as files:
+        preds = {m: _val_predictions(f, [crossprods[layer] for layer in layout.model_layers(m)],
+                                     prep["voxel_index"], dev, files)
+                 for m, f in fits.items()}
+        perm, boot = stats.model_statistics(y, preds, tested=tested, groups=groups, n_permutations=n_permutations,
+                                            n_boot=n_boot, seed=seed, batch_size=batch_size, device=dev)
     for m in tested:
         _write_model(m, perm[m], n_permutations, seed, y.shape[0], prep["voxel_index"], model_outputs[m])
     for p, out_path in zip(pairs, pair_outputs):
@@ -131,12 +140,14 @@ def stats_partition_set(layers, fits, crossprods, val_path, prepared_path, *, n_
     subsets = set_subsets(layers, fits, out_path)
     prep = read_h5(prepared_path, ["voxel_index"])
     y = _val_responses(val_path)
-    preds = {layout.model_name(s): _val_predictions(f, [crossprods[layer] for layer in s], prep["voxel_index"], dev)
-             for s, f in zip(subsets, fits)}
     components = {name: {layout.model_name(k): float(c) for k, c in coef.items()}
                   for name, coef in commonality.commonality_coefficients(layers).items()}
-    res = stats.bootstrap_components(y, preds, components, n_boot=n_boot, seed=seed,
-                                     batch_size=batch_size, device=dev)
+    with contextlib.ExitStack() as files:
+        preds = {layout.model_name(s): _val_predictions(f, [crossprods[layer] for layer in s], prep["voxel_index"],
+                                                        dev, files)
+                 for s, f in zip(subsets, fits)}
+        res = stats.bootstrap_components(y, preds, components, n_boot=n_boot, seed=seed,
+                                         batch_size=batch_size, device=dev)
     out = {"voxel_index": prep["voxel_index"]}
     for name in components:
         out[f"{name}_ci"] = res.ci[name]
