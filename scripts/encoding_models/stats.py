@@ -489,10 +489,11 @@ class _PermutationBlock:
         self.shifts = None if n_perm == n - 1 else shifts   # None: the whole group
         self.fy = torch.fft.rfft(yc, dim=0).conj()
         self.norm_y = torch.linalg.vector_norm(yc, dim=0)
+        self.y_defined = defined_voxels(y)      # y's part of every model's check, once
 
     def test(self, p: torch.Tensor):
         """(p-value [block], R2 [block], defined [block] bool) of predictions p [n x block]."""
-        ok = defined_voxels(self.y, p)
+        ok = self.y_defined & torch.isfinite(p).all(dim=0)     # defined_voxels(y, p)
         r2 = r2_score(self.y, p)
         pc = p[self.order]
         pc = pc - pc.mean(dim=0)
