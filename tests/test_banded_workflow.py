@@ -8,9 +8,11 @@ import yaml
 
 from encoding_models import commonality, configuration, layout
 from encoding_models.io import read_h5
-from workflow_helpers import ROOT, job_counts, small_config, snakemake, stats_jobs, write_config
+from workflow_helpers import ROOT, fitted_models, job_counts, small_config, snakemake, stats_jobs, write_config
 
+LAYERS = ["Conv1", "Conv2", "Conv3", "Conv4", "Conv5"]   # small_config's
 SET3 = ["Conv1", "Conv3", "Conv5"]
+SET_LAYERS = SET3                   # set_config's layers
 SETS = [SET3, ["Conv5", "Conv1"]]          # the second one out of config order on purpose
 PAIRS = [("Conv1", "Conv3"), ("Conv1", "Conv5"), ("Conv3", "Conv5")]
 
@@ -60,7 +62,8 @@ def test_dry_run_lists_banded_and_partition_set_jobs(tmp_path):
     write_config(tmp_path, small_config("store", ridge={"joint": "banded"}, partition_sets=[SET3]))
     res_ = snakemake(tmp_path, "-n")
     counts = job_counts(res_.stdout)
-    assert counts["fit"] == 16 and counts["partition"] == 10          # 5 layers, 10 pairs, Conv1+Conv3+Conv5
+    assert fitted_models(counts, LAYERS) == 16 and counts["partition"] == 10     # 5 layers, 10 pairs, Conv1+Conv3+Conv5
+    assert counts["fit"] == 1
     assert counts["partition_set"] == 1 and counts["partition_sets_summary"] == 1
     assert counts["map_partition_set"] == 4                           # 3 unique parts and the common part
     assert counts["stats_partition_set"] == 1 and sum(stats_jobs(counts).values()) == 5
@@ -78,7 +81,7 @@ def test_dry_run_lists_banded_and_partition_set_jobs(tmp_path):
         assert path in res_.stdout
     write_config(tmp_path, small_config("store"))
     counts = job_counts(snakemake(tmp_path, "-n").stdout)
-    assert counts["fit"] == 15 and not {"partition_set", "partition_sets_summary", "map_partition_set"} & set(counts)
+    assert fitted_models(counts, LAYERS) == 15 and not {"partition_set", "partition_sets_summary", "map_partition_set"} & set(counts)
 
 
 @pytest.mark.workflow
@@ -269,9 +272,10 @@ def test_joint_and_ratio_changes_rerun_fits_and_downstream_only(set_runs):
         return job_counts(snakemake(wd, "-n", "--configfile", os.path.join(wd, "config", "config.yaml"),
                                     path).stdout)
     counts = dry(set_runs["concatenated"], {"joint": "banded"})
-    assert counts["fit"] == 7 and counts["partition"] == 3 and counts["partition_set"] == 2
+    # the pairs and the 3-layer model; no layer's own fit (nor its cross products)
+    assert fitted_models(counts, SET_LAYERS) == 4 and counts["partition"] == 3 and counts["partition_set"] == 2
     assert counts["best_layer"] == 1 and counts["partition_sets_summary"] == 1
-    assert not {"crossprod", "prepare", "demo_subject", "demo_anatomy"} & set(counts)
+    assert not {"fit_layer", "prepare", "demo_subject", "demo_anatomy"} & set(counts)
     counts = dry(set_runs["banded"], {"joint": "banded", "band_ratios": [0.01, 1.0, 100.0]})
-    assert counts["fit"] == 4                      # the three pairs and the 3-layer model, no single layer
-    assert "best_layer" not in counts and "crossprod" not in counts
+    assert fitted_models(counts, SET_LAYERS) == 4          # the three pairs and the 3-layer model, no single layer
+    assert "best_layer" not in counts and "fit_layer" not in counts

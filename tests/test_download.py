@@ -300,7 +300,7 @@ def test_download_rule_feeds_the_workflow(served_subject, tmp_path):
     before = crossprod.read_bytes()
     _flip_byte(stored)
     res = snakemake(wd, "-c1", "results/subj02/fits/Conv1+Conv2.h5", check=False)
-    out = res.stdout + res.stderr + (wd / "logs" / "subj02" / "crossprod" / "Conv1.log").read_text()
+    out = res.stdout + res.stderr + (wd / "logs" / "subj02" / "fit_layer" / "Conv1.log").read_text()
     assert res.returncode != 0 and "features/Conv1.hdf5: sha256" in out and "differs from" in out, out[-3000:]
     assert not crossprod.exists() or crossprod.read_bytes() == before
     # deleting the input, as the message says, fetches it again and the run goes through

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from encoding_models.io import read_h5
-from workflow_helpers import ROOT, job_counts, snakemake, write_config
+from workflow_helpers import ROOT, job_counts, layer_jobs, snakemake, write_config
 
 pytestmark = pytest.mark.workflow
 
@@ -68,11 +68,11 @@ def test_changing_an_extractor_reruns_only_its_features_and_downstream(images_ru
     conf = tmp_path / "changed.yaml"
     conf.write_text(yaml.safe_dump(new))
     counts = job_counts(snakemake(wd, "-n", "--configfile", str(conf)).stdout)
-    assert counts.get("extract_alexnet_random") == 1 and counts.get("crossprod") == 3
+    assert counts.get("extract_alexnet_random") == 1 and counts.get("fit_layer") == 3
     assert "demo_images_subject" not in counts and "prepare" not in counts
     # a change that does not touch the extractor reruns no extraction
     new = copy.deepcopy(cfg)
     new["ridge"] = {"lambdas": [1.0, 10.0, 100.0]}
     conf.write_text(yaml.safe_dump(new))
     counts = job_counts(snakemake(wd, "-n", "--configfile", str(conf)).stdout)
-    assert "extract_alexnet_random" not in counts and counts.get("fit") == 6
+    assert "extract_alexnet_random" not in counts and counts.get("fit_layer") == 3 and len(layer_jobs(counts, "fit_pairs")) == 2

@@ -13,7 +13,7 @@ import yaml
 
 from encoding_models import demo, group, layout
 from encoding_models.io import read_h5
-from workflow_helpers import ROOT, job_counts, snakemake
+from workflow_helpers import ROOT, fitted_models, job_counts, snakemake
 
 pytestmark = pytest.mark.workflow
 
@@ -120,7 +120,7 @@ def test_adding_a_subject_reruns_its_jobs_and_the_group_only(group_run, tmp_path
     out = res.stdout + res.stderr
     assert run_subjects(out) == {"demo7"}
     counts = job_counts(res.stdout)
-    assert counts["group"] == 1 and counts["prepare"] == 1 and counts["fit"] == len(LAYERS) + 6
+    assert counts["group"] == 1 and counts["prepare"] == 1 and fitted_models(counts, LAYERS) == len(LAYERS) + 6
     without_subject = {rule for rule, subject, _, _ in dry_run_jobs(res.stdout) if not subject}
     assert without_subject == {"group", "report_provenance", "all"}, without_subject
 
@@ -196,7 +196,7 @@ def test_local_files_are_read_in_place_and_never_touched(lab_storage, store, tmp
     assert fingerprint(paths) == before
     run("--forceall")
     assert fingerprint(paths) == before
-    for script in ("local_check.py", "prepare.py", "crossprod.py"):
+    for script in ("local_check.py", "prepare.py", "fit_layer.py"):
         with open(repo / "scripts" / script, "a") as fh:
             fh.write("# changed by an update\n")
     res = run()

@@ -14,11 +14,12 @@ import pytest
 import yaml
 
 from encoding_models import layout
-from workflow_helpers import ROOT, job_counts, snakemake, stats_jobs
+from workflow_helpers import ROOT, fitted_models, job_counts, snakemake, stats_jobs
 
 pytestmark = pytest.mark.workflow
 
 XFM = "func1pt8_to_anat0pt8_autoFSbbr"
+LAYERS = ["Conv1", "Conv2", "Conv3", "Conv4", "Conv5"]
 NSD_NAMES = {"betas": "S1_betas_avg_bigmask.hdf5", "image_info": "S1_image_info.csv",
              "roi_info": "S1_voxel_roi_info.npy", "pycortex_config": "pycortex_config.cfg"}
 
@@ -107,7 +108,7 @@ def test_nsd_yaml_runs_an_nsd_shaped_subject(nsd_run):
     wd, dry = nsd_run
     counts = job_counts(dry)
     assert "demo_subject" not in counts and "demo_anatomy" not in counts and "subject=demo" not in dry
-    assert counts["fit"] == 15 and counts["download_file"] == 9   # pycortex_config: no rule reads it
+    assert fitted_models(counts, LAYERS) == 15 and counts["download_file"] == 9   # pycortex_config: no rule reads it
     assert stats_jobs(counts) == {layer: 1 for layer in ("Conv1", "Conv2", "Conv3", "Conv4", "Conv5")}
     assert os.path.isdir(wd / "resources" / "pycortex" / "db" / "subj01" / "transforms" / XFM)
     # every map drawn through the NSD-named transform (the maps' cache records which one)

@@ -10,10 +10,11 @@ import pytest
 import yaml
 
 from encoding_models.io import read_h5
-from workflow_helpers import ROOT, SNAKEMAKE, job_counts, small_config, snakemake, write_config
+from workflow_helpers import (ROOT, SNAKEMAKE, fitted_models, job_counts, layer_jobs, pair_maps, small_config,
+                              snakemake, write_config)
 
 pytestmark = pytest.mark.workflow
-MAP_RULES = {"map_best_layer", "map_layer", "map_partition", "pycortex_cache"}
+LAYERS = ["Conv1", "Conv2", "Conv3", "Conv4", "Conv5"]
 
 
 def dry(wd, overrides=None):
@@ -35,19 +36,19 @@ def test_changing_nothing_reruns_nothing(demo_run):
 
 def test_lambda_grid_change_reruns_fits_and_downstream_only(demo_run):
     counts, _ = dry(demo_run, {"ridge": {"lambdas": [0.1, 1.0, 10.0, 100.0, 1000.0]}})
-    assert counts["fit"] == 15 and counts["partition"] == 10
+    assert fitted_models(counts, LAYERS) == 15 and counts["fit_layer"] == 5 and counts["partition"] == 10
     assert counts["best_layer"] == 1 and counts["summaries"] == 1 and counts["roi_figures"] == 1
-    assert counts["map_partition"] == 10 and counts["map_layer"] == 5 and counts["map_best_layer"] == 1
-    for untouched in ("demo_anatomy", "demo_subject", "prepare", "crossprod", "pycortex_cache", "pycortex_subject"):
+    assert pair_maps(counts, LAYERS) == 10 and counts["map_layer"] == 5 and counts["map_best_layer"] == 1
+    for untouched in ("demo_anatomy", "demo_subject", "prepare", "pycortex_cache", "pycortex_subject"):
         assert untouched not in counts
 
 
 def test_sixth_layer_runs_only_its_models_and_aggregates(demo_run):
     counts, out = dry(demo_run, {"layers": ["Conv1", "Conv2", "Conv3", "Conv4", "Conv5", "FC6"]})
-    assert counts["crossprod"] == 1 and "crossprod/FC6.h5" in out
-    assert counts["fit"] == 6          # FC6 and its five pairs
+    assert counts["fit_layer"] == 1 and "crossprod/FC6.h5" in out
+    assert layer_jobs(counts, "fit_pairs") == {"FC6": 1} and "fit" not in counts    # FC6's five pairs
     assert counts["partition"] == 5
-    assert counts["map_layer"] == 1 and counts["map_partition"] == 5 and counts["map_best_layer"] == 1
+    assert counts["map_layer"] == 1 and layer_jobs(counts, "map_pairs") == {"FC6": 1} and counts["map_best_layer"] == 1
     assert counts["best_layer"] == 1 and counts["summaries"] == 1
     # one new statistics job (FC6's model and its pairs with the earlier layers), no other
     assert {rule for rule in counts if rule.startswith("stats_")} == {"stats_layer_FC6"}
@@ -61,7 +62,8 @@ def test_sixth_layer_runs_only_its_models_and_aggregates(demo_run):
 def test_colour_range_change_reruns_only_maps(demo_run):
     counts, _ = dry(demo_run, {"maps": {"partition": {"cmap": "Reds", "vmin": 0, "vmax": 0.2}}})
     # the viewer draws the partition volumes in that range; the provenance page shows the config as run
-    assert set(counts) == {"map_partition", "viewer", "report_provenance", "all"} and counts["map_partition"] == 10
+    assert set(counts) == {f"map_pairs_{layer}" for layer in LAYERS[1:]} | {"viewer", "report_provenance", "all"}
+    assert pair_maps(counts, LAYERS) == 10
 
 
 def _h5_files(wd):

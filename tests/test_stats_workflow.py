@@ -10,7 +10,7 @@ from scipy.stats import binom
 
 from encoding_models import stats
 from encoding_models.io import read_h5
-from workflow_helpers import job_counts, small_config, snakemake, stats_jobs, write_config
+from workflow_helpers import fitted_models, job_counts, layer_jobs, small_config, snakemake, stats_jobs, write_config
 
 pytestmark = pytest.mark.workflow
 LAYERS = ["Conv1", "Conv2", "Conv3", "Conv4", "Conv5"]
@@ -168,11 +168,12 @@ def test_a_stats_change_reruns_only_statistics_summaries_and_maps(demo_run):
                                   overrides).stdout)
     assert stats_jobs(counts) == {layer: 1 for layer in LAYERS} and counts["summaries"] == 1
     assert counts["map_layer"] == 5 and counts["map_best_layer"] == 1
-    for rule in ("demo_subject", "prepare", "crossprod", "fit", "partition", "best_layer"):
+    for rule in ("demo_subject", "prepare", "fit_layer", "fit", "partition", "best_layer"):
         assert rule not in counts, counts
+    assert not layer_jobs(counts, "fit_pairs"), counts
     # the report pages show the significant shares (overview) and the config as run (provenance)
     assert set(counts) - {f"stats_layer_{layer}" for layer in LAYERS} <= {"summaries", "roi_summary", "roi_figures", "all",
-                           "map_layer", "map_best_layer", "map_partition",
+                           "map_layer", "map_best_layer", *(f"map_pairs_{layer}" for layer in LAYERS[1:]),
                            "report_overview", "report_provenance"}, counts
 
 
@@ -181,7 +182,7 @@ def test_stats_off_runs_no_stats_jobs(tmp_path):
     cfg["maps"]["mask"] = "none"        # maps.mask: fdr (the default) needs statistics
     write_config(tmp_path, cfg)
     counts = job_counts(snakemake(tmp_path, "-n").stdout)
-    assert not stats_jobs(counts) and counts["fit"] == 15
+    assert not stats_jobs(counts) and fitted_models(counts, LAYERS) == 15
 
 
 def test_noise_layer_unique_variance_is_not_found(store, tmp_path):

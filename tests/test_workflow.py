@@ -10,7 +10,8 @@ import pytest
 import reference_port as ref
 from encoding_models import contract, layout
 from encoding_models.io import read_h5
-from workflow_helpers import ROOT, job_counts, small_config, snakemake, stats_jobs, write_config  # noqa: F401
+from workflow_helpers import (ROOT, fitted_models, job_counts, layer_jobs, small_config, snakemake,  # noqa: F401
+                              stats_jobs, write_config)
 
 pytestmark = pytest.mark.workflow
 LAYERS = ["Conv1", "Conv2", "Conv3", "Conv4", "Conv5"]
@@ -26,10 +27,12 @@ def test_dry_run_lists_five_layer_fits_and_ten_pairs(demo_run, tmp_path):
     cfg = small_config("store")
     write_config(tmp_path, cfg)
     counts = job_counts(snakemake(tmp_path, "-n").stdout)
-    assert counts["fit"] == 15 and counts["crossprod"] == 5 and counts["partition"] == 10
+    assert counts["fit_layer"] == 5 and layer_jobs(counts, "fit_pairs") == {f"Conv{i}": 1 for i in range(2, 6)}
+    assert fitted_models(counts, LAYERS) == 15 and counts["partition"] == 10 and "fit" not in counts
     write_config(tmp_path, small_config("store", layers=["Conv1", "Conv3", "Conv5"]))
     counts = job_counts(snakemake(tmp_path, "-n").stdout)
-    assert counts["fit"] == 6 and counts["crossprod"] == 3 and counts["partition"] == 3
+    assert counts["fit_layer"] == 3 and layer_jobs(counts, "fit_pairs") == {"Conv3": 1, "Conv5": 1}
+    assert fitted_models(counts, ["Conv1", "Conv3", "Conv5"]) == 6 and counts["partition"] == 3
     out = snakemake(tmp_path, "-n", "--printshellcmds").stdout
     assert "results/demo/fits/Conv1+Conv5.h5" in out and "Conv5+Conv1" not in out
 
@@ -223,7 +226,7 @@ def test_parsing_imports_neither_torch_nor_pycortex(tmp_path):
     write_config(wd, small_config("store"))
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(blocker), os.environ.get("PYTHONPATH", "")]))
     res = snakemake(wd, "-n", env=env)
-    assert job_counts(res.stdout)["fit"] == 15
+    assert fitted_models(job_counts(res.stdout), LAYERS) == 15
     assert "blocked by the test" not in res.stdout + res.stderr
 
 
@@ -314,7 +317,7 @@ def test_names_that_once_shared_a_log_dry_run(tmp_path):
     assert res.returncode == 0, (res.stdout + res.stderr)[-3000:]
     counts = job_counts(res.stdout)
     assert len(stats_jobs(counts)) == len(layers) and counts["stats_partition_set"] == 2
-    assert counts["stats_model"] == counts["fit"] - 21     # 6 layers, 15 pairs: the sets' models of 3+ layers
+    assert counts["stats_model"] == counts["fit"]     # the sets' models of 3+ layers: a fit and a test each
     logs = [line.split("log:", 1)[1].strip() for line in res.stdout.splitlines() if line.strip().startswith("log:")]
     assert len(logs) == sum(counts[r] for r in counts if r != "all")
     shared = {log: n for log, n in collections.Counter(logs).items() if n > 1}

@@ -38,9 +38,28 @@ def snakemake(workdir, *args, check=True, timeout=1200, snakefile=os.path.join(R
     return res
 
 
+def layer_jobs(counts, prefix):
+    """{layer: count} of the per-layer jobs of rules <prefix>_<layer> (stats_layer, fit_pairs,
+    map_pairs) in job_counts."""
+    return {rule[len(prefix) + 1:]: n for rule, n in counts.items() if rule.startswith(prefix + "_")}
+
+
 def stats_jobs(counts):
     """{layer: count} of the per-layer statistics jobs (rules stats_layer_<layer>) in job_counts."""
-    return {rule[len("stats_layer_"):]: n for rule, n in counts.items() if rule.startswith("stats_layer_")}
+    return layer_jobs(counts, "stats_layer")
+
+
+def fitted_models(counts, layers):
+    """How many models the jobs in job_counts fit: a fit_layer job one (the layer), a
+    fit_pairs_<layer> job one per layer before it in ``layers``, a fit job one (a partition
+    set's model of 3+ layers)."""
+    pairs = sum(n * list(layers).index(layer) for layer, n in layer_jobs(counts, "fit_pairs").items())
+    return counts.get("fit_layer", 0) + pairs + counts.get("fit", 0)
+
+
+def pair_maps(counts, layers):
+    """How many pairs' partition maps the map_pairs_<layer> jobs in job_counts draw."""
+    return sum(n * list(layers).index(layer) for layer, n in layer_jobs(counts, "map_pairs").items())
 
 
 def job_counts(output):

@@ -66,6 +66,12 @@ STATS = dict(config["stats"])
 STATS_ON = bool(STATS["enabled"])
 
 
+# Which ready job runs first (Snakemake's priority; default 0): the fits, then the
+# statistics, then the maps and tables; of the per-layer jobs the later layers', which hold
+# more models, so that the longest jobs start first and the short ones fill the cores at the end.
+JOB_PRIORITY = {"fits": 20, "stats": 10}
+
+
 def _alt(values):
     return "|".join(re.escape(v) for v in values) if values else "^$"
 

@@ -71,45 +71,69 @@ rule map_layer:
         "../../scripts/flatmap.py"
 
 
-use rule map_layer as map_partition with:
-    input:
-        cache=layout.MAP_CACHE_OK,
-        outlines=layout.ROI_OUTLINES,
-        overlay=layout.ROI_OVERLAY,
-        roi_info=input_path("roi_info"),
-        result=layout.PARTITION,
-        prepared=layout.PREPARED,
-        stats=specs_stats(pair_map_specs),
-    output:
-        png=[
-            layout.path(
-                layout.MAP_PARTITION, subject="{subject}", a="{a}", b="{b}", kind=kind
-            )
-            for kind in layout.PARTITION_KINDS
-        ],
-        light=[
-            report(
-                layout.report_copy(
-                    layout.path(
-                        layout.MAP_PARTITION,
-                        subject="{subject}",
-                        a="{a}",
-                        b="{b}",
-                        kind=kind,
-                    )
-                ),
-                category="{subject}",
-                subcategory="Flatmaps: variance partitions",
-                caption="../report/map_partition.rst",
-                labels={"pair": "{a}+{b}", "map": kind},
-            )
-            for kind in layout.PARTITION_KINDS
-        ],
-    log:
-        layout.LOG["map_partition"],
-    params:
-        pycortex=map_params,
-        maps=pair_map_specs,
+# A layer's pairs with the earlier layers (layout.statistics_by_layer): their partition
+# maps in one job. Appending a layer adds its job and redraws no other pair's maps.
+for _layer, _plan in layout.statistics_by_layer(LAYERS).items():
+    if not _plan["pairs"]:
+        continue
+
+    rule:
+        name:
+            f"map_pairs_{_layer}"
+        input:
+            cache=layout.MAP_CACHE_OK,
+            outlines=layout.ROI_OUTLINES,
+            overlay=layout.ROI_OVERLAY,
+            roi_info=input_path("roi_info"),
+            results=[
+                layout.path(layout.PARTITION, subject="{subject}", a=a, b=b)
+                for a, b in _plan["pairs"]
+            ],
+            prepared=layout.PREPARED,
+            stats=specs_stats(pairs_map_specs(_plan["pairs"])),
+        output:
+            png=[
+                layout.path(
+                    layout.MAP_PARTITION, subject="{subject}", a=a, b=b, kind=kind
+                )
+                for a, b in _plan["pairs"]
+                for kind in layout.PARTITION_KINDS
+            ],
+            light=[
+                report(
+                    layout.report_copy(
+                        layout.path(
+                            layout.MAP_PARTITION,
+                            subject="{subject}",
+                            a=a,
+                            b=b,
+                            kind=kind,
+                        )
+                    ),
+                    category="{subject}",
+                    subcategory="Flatmaps: variance partitions",
+                    caption="../report/map_partition.rst",
+                    labels={"pair": f"{a}+{b}", "map": kind},
+                )
+                for a, b in _plan["pairs"]
+                for kind in layout.PARTITION_KINDS
+            ],
+        log:
+            layout.path(layout.LOG["map_pairs"], subject="{subject}", layer=_layer),
+        conda:
+            ENV
+        threads: 1
+        resources:
+            mem_mb=3000,
+            runtime=10,
+        params:
+            pycortex=map_params,
+            maps=pairs_map_specs(_plan["pairs"]),
+            result_index=[
+                k for k in range(len(_plan["pairs"])) for _ in layout.PARTITION_KINDS
+            ],
+        script:
+            "../../scripts/flatmap.py"
 
 
 use rule map_layer as map_best_layer with:

@@ -131,11 +131,17 @@ def layer_map_specs(wildcards):
     ]
 
 
-def pair_map_specs(wildcards):
-    """A pair's maps: one per partition kind (layout.PARTITION_KINDS order)."""
-    names = dict(wildcards.items())
-    return [
-        map_spec(kind, names, kind, config["maps"]["partition"])
+def pairs_map_specs(pairs):
+    """The maps of layer pairs (a params function): one per partition kind of each pair
+    (layout.PARTITION_KINDS order), the pairs in the given order."""
+    return lambda wildcards: [
+        map_spec(
+            kind,
+            {"subject": wildcards.subject, "a": a, "b": b},
+            kind,
+            config["maps"]["partition"],
+        )
+        for a, b in pairs
         for kind in layout.PARTITION_KINDS
     ]
 

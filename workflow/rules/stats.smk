@@ -39,6 +39,7 @@ for _layer, _plan in layout.statistics_by_layer(LAYERS).items():
             layout.path(
                 layout.BENCHMARK, subject="{subject}", job=f"stats_layer_{_layer}"
             )
+        priority: JOB_PRIORITY["stats"] + LAYERS.index(_layer)
         conda:
             ENV
         threads: config["job_threads"]

@@ -1,5 +1,6 @@
-"""Stages of fit.smk: each layer's normalised features and their products with the responses
-(crossprod), and the ridge fit of each model (fit)."""
+"""Stages of fit.smk: each layer's normalised features, their products with the responses and
+the layer's own fit (fit_layer), and the ridge fits of several models in one process
+(fit_models: a layer's pairs with the earlier layers, or a partition set's model)."""
 from __future__ import annotations
 
 import logging
@@ -98,3 +99,30 @@ def fit(model, crossprod_paths, responses_paths, prepared_path, *, lambdas, inte
                  attrs={**attrs, "n_rescored": res.n_rescored})
     log.info("%s: %d voxels, median R2 %.4f, %d near-tie voxels re-scored%s", model, res.r2.size,
              np.nanmedian(res.r2), res.n_rescored, " (banded)" if is_banded else "")
+
+
+def fit_layer(layer, features_path, responses_paths, prepared_path, *, ridge, device, batch_size,
+              crossprod_path, fit_path, threads=None):
+    """A layer's cross products (:func:`crossprod`), then its own fit (:func:`fit`) from them,
+    in one process.
+
+    ridge: the fit settings (``configuration.ridge_params``: lambdas, intercept, refit,
+    precision).
+    """
+    crossprod(features_path, {s: responses_paths[s] for s in ("trn", "holdout")}, prepared_path, layer,
+              ridge["precision"], device, batch_size, crossprod_path, threads=threads)
+    fit(layer, [crossprod_path], responses_paths, prepared_path, **ridge, device=device, batch_size=batch_size,
+        out_path=fit_path, threads=threads)
+
+
+def fit_models(models, crossprods, responses_paths, prepared_path, *, ridge, device, batch_size, out_paths,
+               threads=None):
+    """Fit several models in one process (one Python and torch start), one after the other;
+    each model's file is what :func:`fit` writes for it alone.
+
+    crossprods: layer -> its crossprod file (every layer of every model); out_paths: one
+    fit file per model, in the order of ``models``.
+    """
+    for model, out_path in zip(models, out_paths, strict=True):
+        fit(model, [crossprods[layer] for layer in layout.model_layers(model)], responses_paths, prepared_path,
+            **ridge, device=device, batch_size=batch_size, out_path=out_path, threads=threads)

@@ -120,10 +120,10 @@ def result_flatmap(store, pycortex_subject, xfm, roi_info_path, result_path, dat
             maps.report_png(out_png, tmp)
 
 
-def draw_flatmaps(pycortex, roi_info_path, outlines_path, overlay_path, result_path, prepared_path, specs, out_pngs,
+def draw_flatmaps(pycortex, roi_info_path, outlines_path, overlay_path, result_paths, prepared_path, specs, out_pngs,
                   out_report_pngs=None):
-    """The flatmaps of one result file, in one process (pycortex and matplotlib are
-    imported once): one ``result_flatmap`` per spec, written to the out_png beside it
+    """Several flatmaps in one process (pycortex and matplotlib are imported once): one
+    ``result_flatmap`` per spec, of the result file beside it in result_paths, written to the out_png beside it
     (full resolution), and its lighter copy for the HTML report to the out_report_png
     beside it when out_report_pngs is given (``maps.report_png``).
 
@@ -133,7 +133,7 @@ def draw_flatmaps(pycortex, roi_info_path, outlines_path, overlay_path, result_p
     prepared_path; None otherwise).
     """
     out_report_pngs = out_report_pngs if out_report_pngs is not None else [None] * len(out_pngs)
-    for spec, out_png, out_report_png in zip(specs, out_pngs, out_report_pngs, strict=True):
+    for spec, result_path, out_png, out_report_png in zip(specs, result_paths, out_pngs, out_report_pngs, strict=True):
         c = spec["colors"]
         noise_ceiling = None
         if spec["nc_threshold"] is not None:
