@@ -67,9 +67,10 @@ STATS_ON = bool(STATS["enabled"])
 
 
 # Which ready job runs first (Snakemake's priority; default 0): the fits, then the
-# statistics, then the maps and tables; of the per-layer jobs the later layers', which hold
-# more models, so that the longest jobs start first and the short ones fill the cores at the end.
-JOB_PRIORITY = {"fits": 20, "stats": 10}
+# statistics, then the maps and tables; of the per-layer jobs (fits, statistics, pair maps)
+# the later layers', which hold more models or maps, so that the longest jobs start first
+# and the short ones fill the cores at the end.
+JOB_PRIORITY = {"fits": 20, "stats": 10, "maps": 1}
 
 
 def _alt(values):

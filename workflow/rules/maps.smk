@@ -123,6 +123,7 @@ for _layer, _plan in layout.statistics_by_layer(LAYERS).items():
         conda:
             ENV
         threads: 1
+        priority: JOB_PRIORITY["maps"] + len(_plan["pairs"])
         resources:
             mem_mb=3000,
             runtime=10,
