@@ -24,10 +24,11 @@ Last line: end_to_end_s=<s> reference_s=<s> ratio=<x> max_job_rss_mb=<MB>
 report pages and viewer) as a user runs it: one `snakemake --cores N` from the inputs to
 `all` (the pycortex store's S1 anatomy is built before timing, its caches inside the run).
 The stages overlap in one run, so each stage's time is the wall time it added: fits_s
-until the last fit job (prepare, fit_layer, fit_pairs, fit) ended, Snakemake's start
-included, stats_s from then until the last statistics job ended, maps_s the rest (maps,
-partitions, best layer, summaries, ROI outputs, report pages, viewer). Job times come
-from Snakemake's log.
+until the last fit job (prepare, fit_layer, fit_pairs, fit) ended, Snakemake's own
+start and exit included, stats_s from then until the last statistics job ended, maps_s
+the rest (maps, partitions, best layer, summaries, ROI outputs, report pages, viewer; in
+--phased mode partitions and best layer are in the fits phase). Job times come from
+Snakemake's log.
 --phased runs the three stages as three commands instead (what session 6 measured).
 Per-stage lines, then
 Last line: end_to_end_s= fits_s= stats_s= maps_s= reference_s= ratio= max_job_rss_mb=
@@ -115,7 +116,7 @@ def job_timeline(log):
         if m:
             stamp = datetime.datetime.strptime(re.sub(r"\s+", " ", m.group(1)), "%a %b %d %H:%M:%S %Y")
             continue
-        m = re.match(r"(?:local)?(?:rule|checkpoint) (\w+):", line)
+        m = re.match(r"(?:local)?(?:rule|checkpoint) ([^\s:]+):", line)
         if m:
             rule = m.group(1)
             continue
@@ -215,7 +216,7 @@ def main():
             ends = {stage: max([e for r, _, e in timeline if stage_of(r) == stage], default=0.0)
                     for stage in ("fits", "stats")}
             last = max(e for _, _, e in timeline)
-            # Snakemake's start (before its first job) counts to the fits
+            # Snakemake's own time (start and DAG before the first job, exit after the last) counts to the fits
             phases = {"fits": ends["fits"] + total - last, "stats": max(ends["stats"] - ends["fits"], 0.0)}
             phases["maps"] = total - phases["fits"] - phases["stats"]
             for stage in ("fits", "stats", "maps"):

@@ -272,10 +272,12 @@ def test_joint_and_ratio_changes_rerun_fits_and_downstream_only(set_runs):
         return job_counts(snakemake(wd, "-n", "--configfile", os.path.join(wd, "config", "config.yaml"),
                                     path).stdout)
     counts = dry(set_runs["concatenated"], {"joint": "banded"})
-    # the pairs and the 3-layer model; no layer's own fit (nor its cross products)
-    assert fitted_models(counts, SET_LAYERS) == 4 and counts["partition"] == 3 and counts["partition_set"] == 2
+    # every model: with intercept and lambdas on auto, banded also changes the single layers'
+    # intercept and lambda grid, so each fit_layer job (cross products and fit) reruns too
+    assert fitted_models(counts, SET_LAYERS) == 7 and counts["fit_layer"] == 3
+    assert counts["partition"] == 3 and counts["partition_set"] == 2
     assert counts["best_layer"] == 1 and counts["partition_sets_summary"] == 1
-    assert not {"fit_layer", "prepare", "demo_subject", "demo_anatomy"} & set(counts)
+    assert not {"prepare", "demo_subject", "demo_anatomy"} & set(counts)
     counts = dry(set_runs["banded"], {"joint": "banded", "band_ratios": [0.01, 1.0, 100.0]})
     assert fitted_models(counts, SET_LAYERS) == 4          # the three pairs and the 3-layer model, no single layer
     assert "best_layer" not in counts and "fit_layer" not in counts

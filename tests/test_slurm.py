@@ -31,7 +31,7 @@ def cluster(tmp_path_factory):
 def test_slurm_profile_dry_run_is_valid(tmp_path, store):
     write_config(tmp_path, small_config(store))
     res = snakemake(tmp_path, "-n", "--workflow-profile", os.path.join(ROOT, "profiles", "slurm"))
-    assert "fit" in res.stdout
+    assert "fit_layer" in res.stdout and "fit_pairs_Conv5" in res.stdout
 
 
 def test_demo_on_slurm_matches_local_run(cluster, demo_run, store, tmp_path):

@@ -66,11 +66,16 @@ STATS = dict(config["stats"])
 STATS_ON = bool(STATS["enabled"])
 
 
-# Which ready job runs first (Snakemake's priority; default 0): the fits, then the
-# statistics, then the maps and tables; of the per-layer jobs (fits, statistics, pair maps)
-# the later layers', which hold more models or maps, so that the longest jobs start first
-# and the short ones fill the cores at the end.
-JOB_PRIORITY = {"fits": 20, "stats": 10, "maps": 1}
+def job_priority(stage, rank=None):
+    """Which ready job runs first (Snakemake's priority): the fits, then the statistics, then
+    the maps (everything else: 0). Within a stage, a job with rank (a per-layer job: the
+    layer's index in config order) below the stage's other jobs, the later layers' first:
+    they hold more models or maps, so the longest jobs start first and the short ones fill
+    the cores at the end. The stages' ranges never overlap, whatever the number of layers.
+    """
+    n = len(LAYERS) + 1
+    tier = {"maps": 1, "stats": 2, "fits": 3}[stage] * n
+    return tier - 1 if rank is None else tier - n + rank
 
 
 def _alt(values):
@@ -227,7 +232,7 @@ def pair_stats(wildcards):
 
 
 def compute_resources(mem_mb, runtime):
-    """What a compute job (crossprod, fit, statistics) asks for: memory and runtime that
+    """What a compute job (fits with their cross products, statistics) asks for: memory and runtime that
     grow with each retry, and a GPU only where the solver will use one (then the
     profile's gpu cap serialises them); otherwise job_threads cores each, so that
     cores / job_threads jobs run side by side."""

@@ -5,8 +5,10 @@
 # One job per layer for the layer itself (its cross products and its own fit) and one per
 # layer for its joint models with every earlier layer (layout.statistics_by_layer's pairs):
 # each job starts Python and torch once and reads the responses once for all its models.
-# Appending a layer adds its two jobs and reruns no other fit; a change of the joint
-# models' settings (ridge.joint, band ratios) reruns the pair jobs only.
+# Appending a layer at the end of `layers` adds its two jobs and reruns no other fit (a
+# layer inserted before others also reruns their pair jobs: their pairs are in config
+# order); band ratios rerun the pair jobs only; a change of a layer's own fit settings
+# (lambdas, intercept, refit, precision) reruns its cross products with it.
 
 
 rule fit_layer:
@@ -26,7 +28,7 @@ rule fit_layer:
         layout.LOG["fit_layer"],
     benchmark:
         layout.path(layout.BENCHMARK, subject="{subject}", job="fit_layer_{layer}")
-    priority: JOB_PRIORITY["fits"]
+    priority: job_priority("fits")
     conda:
         ENV
     threads: config["job_threads"]
@@ -68,7 +70,7 @@ for _layer, _plan in layout.statistics_by_layer(LAYERS).items():
             layout.path(
                 layout.BENCHMARK, subject="{subject}", job=f"fit_pairs_{_layer}"
             )
-        priority: JOB_PRIORITY["fits"] + _rank
+        priority: job_priority("fits", _rank)
         conda:
             ENV
         threads: config["job_threads"]
@@ -101,6 +103,7 @@ rule fit:
         layout.path(layout.BENCHMARK, subject="{subject}", job="fit_{model}")
     wildcard_constraints:
         model=_alt(SET_ONLY_MODELS),
+    priority: job_priority("fits")
     conda:
         ENV
     threads: config["job_threads"]

@@ -120,10 +120,10 @@ for _layer, _plan in layout.statistics_by_layer(LAYERS).items():
             ],
         log:
             layout.path(layout.LOG["map_pairs"], subject="{subject}", layer=_layer),
+        priority: job_priority("maps", len(_plan["pairs"]))
         conda:
             ENV
         threads: 1
-        priority: JOB_PRIORITY["maps"] + len(_plan["pairs"])
         resources:
             mem_mb=3000,
             runtime=10,

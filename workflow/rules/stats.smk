@@ -39,7 +39,7 @@ for _layer, _plan in layout.statistics_by_layer(LAYERS).items():
             layout.path(
                 layout.BENCHMARK, subject="{subject}", job=f"stats_layer_{_layer}"
             )
-        priority: JOB_PRIORITY["stats"] + LAYERS.index(_layer)
+        priority: job_priority("stats", LAYERS.index(_layer))
         conda:
             ENV
         threads: config["job_threads"]
@@ -73,6 +73,7 @@ rule stats_model:
         layout.path(layout.BENCHMARK, subject="{subject}", job="stats_model_{model}")
     wildcard_constraints:
         model=_alt(SET_ONLY_MODELS),
+    priority: job_priority("stats")
     conda:
         ENV
     threads: config["job_threads"]
@@ -106,6 +107,7 @@ rule stats_partition_set:
         layout.LOG["stats_partition_set"],
     benchmark:
         layout.path(layout.BENCHMARK, subject="{subject}", job="stats_set_{pset}")
+    priority: job_priority("stats")
     conda:
         ENV
     threads: config["job_threads"]
