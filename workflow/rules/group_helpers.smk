@@ -53,7 +53,7 @@ def local_checks(subject, keys, layer=None):
 
 
 def feature_checks(wildcards):
-    """The check record of a local subject's features of the {layer} wildcard (crossprod)."""
+    """The check record of a local subject's features of the {layer} wildcard (fit_layer)."""
     return list(local_checks(wildcards.subject, ["features"], wildcards.layer).values())
 
 
