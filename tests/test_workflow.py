@@ -263,16 +263,16 @@ def test_rule_scripts_build_no_paths_and_rules_spell_none():
             assert f'"{prefix}' not in text and f"'{prefix}" not in text, f"{smk} spells a {prefix} path"
 
 
-def test_statistics_by_layer_covers_every_model_and_pair_once_and_appending_changes_none():
+def test_jobs_by_layer_covers_every_model_and_pair_once_and_appending_changes_none():
     from encoding_models import layout
     layers = ["A", "B", "C", "D"]
-    plan = layout.statistics_by_layer(layers)
+    plan = layout.jobs_by_layer(layers)
     tested = [m for p in plan.values() for m in p["tested"]]
     assert sorted(tested) == sorted(layout.models(layers)) and len(tested) == len(set(tested))
     assert sorted(pr for p in plan.values() for pr in p["pairs"]) == sorted(layout.pairs(layers))
     assert plan["A"] == {"tested": ["A"], "pairs": []}
     assert plan["D"] == {"tested": ["D", "A+D", "B+D", "C+D"], "pairs": [("A", "D"), ("B", "D"), ("C", "D")]}
-    more = layout.statistics_by_layer(layers + ["E"])
+    more = layout.jobs_by_layer(layers + ["E"])
     assert all(more[layer] == plan[layer] for layer in layers) and more["E"]["pairs"][-1] == ("D", "E")
 
 

@@ -49,17 +49,21 @@ def stats_jobs(counts):
     return layer_jobs(counts, "stats_layer")
 
 
+def _pairs_of_layer_jobs(counts, prefix, layers):
+    """How many pairs the <prefix>_<layer> jobs in job_counts hold: one per layer before
+    theirs in ``layers`` (layout.jobs_by_layer)."""
+    return sum(n * list(layers).index(layer) for layer, n in layer_jobs(counts, prefix).items())
+
+
 def fitted_models(counts, layers):
     """How many models the jobs in job_counts fit: a fit_layer job one (the layer), a
-    fit_pairs_<layer> job one per layer before it in ``layers``, a fit job one (a partition
-    set's model of 3+ layers)."""
-    pairs = sum(n * list(layers).index(layer) for layer, n in layer_jobs(counts, "fit_pairs").items())
-    return counts.get("fit_layer", 0) + pairs + counts.get("fit", 0)
+    fit_pairs_<layer> job its pairs, a fit job one (a partition set's model of 3+ layers)."""
+    return counts.get("fit_layer", 0) + _pairs_of_layer_jobs(counts, "fit_pairs", layers) + counts.get("fit", 0)
 
 
 def pair_maps(counts, layers):
     """How many pairs' partition maps the map_pairs_<layer> jobs in job_counts draw."""
-    return sum(n * list(layers).index(layer) for layer, n in layer_jobs(counts, "map_pairs").items())
+    return _pairs_of_layer_jobs(counts, "map_pairs", layers)
 
 
 def job_counts(output):

@@ -182,9 +182,11 @@ def set_models(sets) -> list:
     return [model_name(c) for c in out]
 
 
-def statistics_by_layer(layers) -> dict:
-    """What each layer's statistics job computes: what adding that layer, at its place in
-    config order, added.
+def jobs_by_layer(layers) -> dict:
+    """What each layer's per-layer jobs hold: what adding that layer, at its place in config
+    order, added. The workflow's fit_pairs_<layer>, stats_layer_<layer> and
+    map_pairs_<layer> rules are generated from it (the first fits, and the last draws, the
+    layer's pairs; the statistics job tests its models and bootstraps its pairs).
 
     Parameters
     ----------

@@ -3,7 +3,7 @@
 
 
 # One job per layer for the layer itself (its cross products and its own fit) and one per
-# layer for its joint models with every earlier layer (layout.statistics_by_layer's pairs):
+# layer for its joint models with every earlier layer (layout.jobs_by_layer's pairs):
 # each job starts Python and torch once and reads the responses once for all its models.
 # Appending a layer at the end of `layers` adds its two jobs and reruns no other fit (a
 # layer inserted before others also reruns their pair jobs: their pairs are in config
@@ -42,7 +42,7 @@ rule fit_layer:
         "../../scripts/fit_layer.py"
 
 
-for _layer, _plan in layout.statistics_by_layer(LAYERS).items():
+for _layer, _plan in layout.jobs_by_layer(LAYERS).items():
     if not _plan["pairs"]:
         continue
     _rank = LAYERS.index(_layer)

@@ -71,9 +71,9 @@ rule map_layer:
         "../../scripts/flatmap.py"
 
 
-# A layer's pairs with the earlier layers (layout.statistics_by_layer): their partition
+# A layer's pairs with the earlier layers (layout.jobs_by_layer): their partition
 # maps in one job. Appending a layer adds its job and redraws no other pair's maps.
-for _layer, _plan in layout.statistics_by_layer(LAYERS).items():
+for _layer, _plan in layout.jobs_by_layer(LAYERS).items():
     if not _plan["pairs"]:
         continue
 

@@ -3,11 +3,11 @@
 # job per set), Benjamini-Hochberg FDR per map. Statistics never change a fit.
 
 
-# One statistics job per layer (layout.statistics_by_layer): the permutation tests of the
+# One statistics job per layer (layout.jobs_by_layer): the permutation tests of the
 # models and the bootstraps of the pairs that the layer added, in one pass over the voxels
 # (the responses read once, what its models share computed once). Appending a layer adds a
 # job and reruns none of the others, so no other model's maps rerun.
-for _layer, _plan in layout.statistics_by_layer(LAYERS).items():
+for _layer, _plan in layout.jobs_by_layer(LAYERS).items():
     _fits = list(dict.fromkeys(_plan["tested"] + [a for a, _ in _plan["pairs"]]))
     _designs = list(
         dict.fromkeys(layer for m in _fits for layer in layout.model_layers(m))

@@ -75,7 +75,7 @@ def stats_models_and_pairs(fits, crossprods, pairs, val_path, prepared_path, *, 
     variance in one pass (stats.model_statistics: the responses are read, and what the
     models share computed, once; each model's and pair's numbers are bitwise those it
     would get alone). Writes one file per tested model and one per pair; never changes a
-    fit. The workflow runs one such job per layer (layout.statistics_by_layer).
+    fit. The workflow runs one such job per layer (layout.jobs_by_layer).
 
     Parameters
     ----------
