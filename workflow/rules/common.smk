@@ -72,6 +72,9 @@ def job_priority(stage, rank=None):
     layer's index in config order) below the stage's other jobs, the later layers' first:
     they hold more models or maps, so the longest jobs start first and the short ones fill
     the cores at the end. The stages' ranges never overlap, whatever the number of layers.
+    Partitions and best layer (sub-second jobs that need fits only) sit at the fits' rank 0,
+    so the pair maps can start as soon as their statistics end; the summaries and the ROI
+    outputs at the maps' top, so that their chain runs beside the maps instead of after them.
     """
     n = len(LAYERS) + 1
     tier = {"maps": 1, "stats": 2, "fits": 3}[stage] * n

@@ -17,6 +17,7 @@ rule partition:
         layout.PARTITION,
     log:
         layout.LOG["partition"],
+    priority: job_priority("fits", 0)
     conda:
         ENV
     threads: 1
@@ -37,6 +38,7 @@ rule partition_set:
         layout.PARTITION_SET,
     log:
         layout.LOG["partition_set"],
+    priority: job_priority("fits", 0)
     conda:
         ENV
     threads: 1
@@ -56,6 +58,7 @@ rule best_layer:
         layout.BEST_LAYER,
     log:
         layout.LOG["best_layer"],
+    priority: job_priority("fits", 0)
     conda:
         ENV
     threads: 1

@@ -43,6 +43,7 @@ rule summaries:
         ),
     log:
         layout.LOG["summaries"],
+    priority: job_priority("maps")
     conda:
         ENV
     threads: 1
@@ -93,6 +94,7 @@ rule roi_summary:
         ],
     log:
         layout.LOG["roi_summary"],
+    priority: job_priority("maps")
     conda:
         ENV
     threads: 1
