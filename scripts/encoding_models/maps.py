@@ -212,6 +212,16 @@ def save_roi_outlines(outlines, path):
 
 
 def load_roi_outlines(path) -> dict:
+    """``save_roi_outlines``' JSON, parsed once per process and file version (a map job
+    draws many maps with one outlines file: parsing it took ~50 ms a map). Read-only: the
+    same dict is returned to every caller."""
+    import os
+    st = os.stat(path)
+    return _parsed_outlines(os.path.realpath(path), st.st_mtime_ns, st.st_size)
+
+
+@functools.lru_cache(maxsize=8)
+def _parsed_outlines(path, mtime_ns, size) -> dict:
     import json
     with open(path) as fh:
         return json.load(fh)
@@ -244,11 +254,13 @@ def crop_box(img, extents, outlines=None, margin=0.06) -> list:
     widened by ``margin`` of the flatmap's width on each side, within the extents."""
     x, y = _pixel_centres(extents, np.shape(img)[:2])
     finite = np.isfinite(img) if np.ndim(img) == 2 else np.asarray(img)[..., 3] > 0
-    rows, cols = np.nonzero(finite)
-    xs, ys = list(x[cols]), list(y[rows])
-    for roi in (outlines or {}).get("rois", {}).values():
-        xs += [p[0] for p in roi["labels"]]
-        ys += [p[1] for p in roi["labels"]]
+    # the extremes of the columns and rows that hold a finite pixel, then the labels (Python's
+    # min/max over them as over every pixel's coordinates, types included: the extents are
+    # float32 and the map's layout is computed from this box), ~0.1 s a map faster
+    px, py = x[finite.any(axis=0)], y[finite.any(axis=1)]
+    labels = [p for roi in (outlines or {}).get("rois", {}).values() for p in roi["labels"]]
+    xs = ([px.min(), px.max()] if px.size else []) + [p[0] for p in labels]
+    ys = ([py.min(), py.max()] if py.size else []) + [p[1] for p in labels]
     if not xs:
         return [float(e) for e in extents]
     pad = margin * (extents[1] - extents[0])
