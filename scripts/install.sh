@@ -12,7 +12,8 @@
 #    configured sources (a local CPU wheel where the machine provides one). torchvision
 #    needs the torch build it was compiled against: when the installed torch cannot import
 #    PyPI's torchvision (e.g. a local CPU wheel), PyPI's torch of the same version is
-#    installed in its place (about 5 GB; it runs on the CPU too).
+#    installed in its place (5.7 GB in .venv, 7.5 GB free needed while it downloads; it runs
+#    on the CPU too).
 #  - inkscape (ROI outlines on flatmaps) and chromium (the browser tests of the report and
 #    the WebGL viewer, driven by Playwright without a browser download): test only,
 #    installed with apt-get when running as root unless INSTALL_INKSCAPE / INSTALL_CHROMIUM
@@ -49,8 +50,16 @@ fi
 .venv/bin/pip install -q "torchvision==$TORCHVISION_VERSION" "timm==$TIMM_VERSION"
 if ! .venv/bin/python -c "import torchvision" 2>/dev/null; then
   echo "install: this torch build cannot import torchvision; installing PyPI's torch==$TORCH_VERSION in its place"
-  # --isolated: PyPI only (a configured local wheel such as torch 2.13.0+cpu would win otherwise)
-  .venv/bin/pip install -q --isolated ${PIP_CERT:+--cert "$PIP_CERT"} --force-reinstall \
+  # Measured on x86_64: 5.7 GB in .venv, 2.9 GB more in the temporary folder while it
+  # downloads (7.5 GB at the peak). Say so before pip fails with "No space left on device".
+  for dir in .venv "${TMPDIR:-/tmp}"; do
+    free_gb=$(df -Pk "$dir" | awk 'NR == 2 {printf "%.1f", $4 / 1048576}')
+    echo "install: $free_gb GB free for $dir (about 5.7 GB for .venv and 2.9 GB in the temporary folder needed)"
+  done
+  # --isolated: PyPI only (a configured local wheel such as torch 2.13.0+cpu would win otherwise);
+  # uninstall first and no pip cache: the CPU build's space is freed and the wheels are not kept
+  .venv/bin/pip uninstall -q -y torch torchvision
+  .venv/bin/pip install -q --isolated --no-cache-dir ${PIP_CERT:+--cert "$PIP_CERT"} \
     "torch==$TORCH_VERSION" "torchvision==$TORCHVISION_VERSION"
   .venv/bin/python -c "import torchvision" || { echo "install: torchvision still cannot be imported" >&2; exit 1; }
 fi
