@@ -52,9 +52,10 @@ if ! .venv/bin/python -c "import torchvision" 2>/dev/null; then
   echo "install: this torch build cannot import torchvision; installing PyPI's torch==$TORCH_VERSION in its place"
   # Measured on x86_64: 5.7 GB in .venv, 2.9 GB more in the temporary folder while it
   # downloads (7.5 GB at the peak). Say so before pip fails with "No space left on device".
-  for dir in .venv "${TMPDIR:-/tmp}"; do
-    free_gb=$(df -Pk "$dir" | awk 'NR == 2 {printf "%.1f", $4 / 1048576}')
-    echo "install: $free_gb GB free for $dir (about 5.7 GB for .venv and 2.9 GB in the temporary folder needed)"
+  for need in ".venv 5.7" "${TMPDIR:-/tmp} 2.9"; do
+    set -- $need
+    free_gb=$(df -Pk "$1" | awk 'NR == 2 {printf "%.1f", $4 / 1048576}')
+    echo "install: $free_gb GB free for $1, about $2 GB needed there (7.5 GB if on one disk)"
   done
   # --isolated: PyPI only (a configured local wheel such as torch 2.13.0+cpu would win otherwise);
   # uninstall first and no pip cache: the CPU build's space is freed and the wheels are not kept
