@@ -88,6 +88,14 @@ def test_roi_bar_charts_use_the_palette_and_draw_negative_medians(tmp_path, kept
     roi_figure.best_layer_bars(counts, LAYERS, tmp_path / "b.png", "t")
     ax = kept_figures[-1].axes[0]
     assert [c for c, _ in _bar_colours(ax)] == [colours[l] for l in LAYERS for _ in rois]
+    # with statistics: each layer's voxels solid where the best layer's R2 is significant, pale elsewhere
+    counts["n_significant"] = [2 if r == "V1v" else 0 for r in rois for l in LAYERS]
+    roi_figure.best_layer_bars(counts, LAYERS, tmp_path / "b2.png", "t")
+    bars = [(to_hex(p.get_facecolor()), p.get_facecolor()[3], p.get_height()) for p in kept_figures[-1].axes[0].patches]
+    for li, layer in enumerate(LAYERS):     # per layer: solid V1v, FFA-1, then pale V1v, FFA-1
+        (c, alpha, h), (_, _, h_ffa), (c_pale, alpha_pale, h_pale), (_, _, h_ffa_pale) = bars[4 * li:4 * li + 4]
+        assert c == c_pale == colours[layer] and alpha == 1 and alpha_pale == roi_figure.PALE_ALPHA
+        assert (h, h_pale) == pytest.approx((2 / 15, 1 / 15)) and (h_ffa, h_ffa_pale) == pytest.approx((0, 3 / 15))
 
 
 # --------------------------------------------------------------------------- scales and outlines (pure)

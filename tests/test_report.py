@@ -46,6 +46,7 @@ def _fake_tables(significance, tiny=-0.026):
                                                for k in layout.PARTITION_KINDS for s in ("median", "min", "max")}}
                          for r in ("FFA-1", "V1", "V1v")])
     if significance:      # the columns summaries write (stages/summaries.py)
+        counts["n_significant"] = counts["count"] - 1
         layer_r2["n_significant"] = 4
         layer_r2["fraction_significant"] = 0.4
         for k, share in (("unique_a", 0.25), ("unique_b", 0.75)):
@@ -64,7 +65,8 @@ def test_overview_html_from_tables(tmp_path, significance):
     rois, matrix, pair = _tables(str(out))
     ffa = rois[rois["ROI"] == "FFA-1"].iloc[0]
     assert ffa["voxels"].startswith("10") and "1 undefined" in ffa["voxels"]      # 3 + 6 + 1 undefined
-    assert ffa["best layer (share of voxels)"].startswith("Conv5 (60%, 6 voxels)")
+    assert ffa["best layer (share of voxels)"].startswith("Conv5 (60%, 6 voxels" + (", 5 significant)" if significance
+                                                                                   else ")"))
     assert _number(ffa["median R2 Conv5"]) == pytest.approx(0.02)
     assert rois[rois["ROI"] == "V1"].iloc[0]["best layer (share of voxels)"].startswith("Conv1 (80%")
     # headers name the layers; the significant share of each unique part beside its median
@@ -153,6 +155,10 @@ def test_overview_page_matches_the_tables(demo_run):
     assert _number(ffa["voxels"]) == n
     best = c.loc[c["count"].idxmax()]
     assert ffa["best layer (share of voxels)"].startswith(f"{best.layer} ({100 * best['count'] / n:.0f}%")
+    assert f"{best['count']} voxels, {best['n_significant']} significant)" in ffa["best layer (share of voxels)"]
+    # the page's link to the WebGL viewer resolves from the page's own folder
+    hrefs = re.findall(r'href="([^"]*viewer[^"]*)"', open(page, encoding="utf-8").read())
+    assert hrefs and all(os.path.isfile(os.path.join(os.path.dirname(page), h)) for h in hrefs), hrefs
     for layer in LAYERS:
         rec = layer_r2[(layer_r2.roi == "FFA-1") & (layer_r2.layer == layer)].iloc[0]
         assert _number(ffa[f"median R2 {layer}"]) == pytest.approx(rec["median"], abs=5e-5)

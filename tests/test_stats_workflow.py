@@ -139,6 +139,16 @@ def test_no_voxel_with_r2_at_or_below_zero_is_counted_or_drawn_as_significant(de
     best = read_h5(best_path, ["best_layer"])["best_layer"]
     kept = ~significance_blank(best_path, "best_layer", [stats_files[layer] for layer in LAYERS], "q_r2", Q)
     assert kept.any() and np.all(np.stack([r2[layer] for layer in LAYERS])[best[kept], np.flatnonzero(kept)] > 0)
+    # best_layer_counts.tsv counts every voxel; its n_significant: those the best-layer map colours
+    prep = read_h5(os.path.join(base, "prepared.h5"), ["roi_names", "roi_members"])
+    members = dict(zip(prep["roi_names"], prep["roi_members"]))
+    q2 = pd.read_csv(os.path.join(base, "summary", "best_layer_counts.tsv"), sep="\t")
+    q = {layer: _stats(demo_run, layer)["q_r2"] for layer in LAYERS}
+    for row in q2.itertuples():
+        mine = members[row.roi] & (best == LAYERS.index(row.layer))
+        assert row.count == mine.sum()
+        assert row.n_significant == (mine & (q[row.layer] <= Q) & (r2[row.layer] > 0)).sum() == (mine & kept).sum()
+    assert 0 < q2[q2.roi == "all"]["n_significant"].sum() < q2[q2.roi == "all"]["count"].sum()
     for a, b in PAIRS:
         path = os.path.join(base, "partition", f"{a}+{b}.h5")
         part = read_h5(path)

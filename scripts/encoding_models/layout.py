@@ -230,8 +230,8 @@ MAP_TITLES = {
 
 MAP_COLORBAR_LABELS = {
     "best_layer": "best layer (highest validation R2)",
-    "r2": "validation R2 of {layer} (fraction of variance; magenta: below 0)",
-    "r2_joint": "validation R2 of {a}+{b} (fraction of variance; magenta: below 0)",
+    "r2": "validation R2 of {layer} (fraction of variance)",
+    "r2_joint": "validation R2 of {a}+{b} (fraction of variance)",
     "unique_a": "unique variance of {a} over {b}: R2({a}+{b}) - R2({b}) (fraction of variance)",
     "unique_b": "unique variance of {b} over {a}: R2({a}+{b}) - R2({a}) (fraction of variance)",
     "shared": "variance shared by {a} and {b}: R2({a}) + R2({b}) - R2({a}+{b}) (fraction of variance)",

@@ -402,8 +402,9 @@ def render_flatmap(cortex, volume, subject, xfm, *, cmap, vmin, vmax, title, out
         cb.ax.tick_params(labelsize=11)
         notes = []
         if extend != "neither":
-            beyond = {"min": f"below {vmin:g}", "max": f"above {vmax:g}",
-                      "both": f"below {vmin:g} / above {vmax:g}"}[extend]
+            # the under colour named where it is not the scale's own end (vmin >= 0: magenta)
+            low = f"below {vmin:g}" + (" (magenta)" if under is None and vmin >= 0 else "")
+            beyond = {"min": low, "max": f"above {vmax:g}", "both": f"{low} / above {vmax:g}"}[extend]
             notes.append(f"arrow colours: values {beyond}")
         if blank_note:
             notes.append(f"no colour: {blank_note}")

@@ -16,7 +16,8 @@ LAYER_COLOURS = (
     "#393b79", "#637939",
 )
 SHARED_COLOUR = "#8c8c8c"       # shared variance of a layer pair
-UNDEFINED_COLOUR = "#ffffff"    # no best layer (best_layer == -1); flatmaps leave these voxels blank
+UNDEFINED_COLOUR = "#bfbfbf"    # legend swatch of no best layer (best_layer == -1): such voxels are left blank,
+                                # and the grey curvature shading shows through
 
 
 def layer_colours(layers) -> dict:

@@ -138,7 +138,9 @@ def overview_tables(layers, layer_r2, counts, partition):
     """The overview's numbers from the three summary tables (pandas DataFrames).
 
     Returns (rois, roi_rows, pair_rows): roi_rows[roi] = {n_voxels, n_undefined, best_layer,
-    best_share, r2: {layer: record of layer_r2}}; pair_rows[pair] = {roi: record of partition}.
+    best_count, best_share, best_significant (of best_count, those whose best layer's R2 is
+    significant; None without statistics), r2: {layer: record of layer_r2}};
+    pair_rows[pair] = {roi: record of partition}.
     """
     rois = list(dict.fromkeys(layer_r2["roi"]))
     roi_rows = {}
@@ -146,11 +148,13 @@ def overview_tables(layers, layer_r2, counts, partition):
         c = counts[counts["roi"] == roi]
         n_undefined = int(c["n_undefined"].iloc[0]) if len(c) else 0
         by_layer = dict(zip(c["layer"], c["count"].astype(int)))
+        sig = dict(zip(c["layer"], c["n_significant"].astype(int))) if "n_significant" in c else {}
         n_voxels = int(sum(by_layer.values())) + n_undefined
         best = max(layers, key=lambda l: by_layer.get(l, 0)) if by_layer and max(by_layer.values()) > 0 else None
         r2 = {rec["layer"]: rec for rec in layer_r2[layer_r2["roi"] == roi].to_dict("records")}
         roi_rows[roi] = {"n_voxels": n_voxels, "n_undefined": n_undefined, "best_layer": best,
                          "best_count": by_layer.get(best, 0) if best else 0,
+                         "best_significant": sig.get(best) if best else None,
                          "best_share": by_layer.get(best, 0) / n_voxels if best and n_voxels else float("nan"),
                          "r2": r2}
     pair_rows = {}
@@ -187,7 +191,7 @@ def _roi_cell(roi):
     return f'<td class="name" data-v="{html.escape(roi)}">{html.escape(roi)}</td>'
 
 
-def answers_html(subject, layers, layer_r2, counts, partition, bounds, viewer_href=None) -> str:
+def answers_html(subject, layers, layer_r2, counts, partition, bounds, viewer_href=None, viewer_link=None) -> str:
     """A subject's answers as one HTML fragment (a <section>, no script), for the report's
     first page and the subject's overview page: per ROI its voxels, best layer (with its
     share of the ROI's voxels) and the median validation R2 of each layer with its
@@ -198,6 +202,8 @@ def answers_html(subject, layers, layer_r2, counts, partition, bounds, viewer_hr
     bound, ``comparisons.rounding_bound``) are shown as ~0.
 
     layer_r2, counts, partition: the subject's summary tables (DataFrames).
+    viewer_href: the WebGL viewer's page relative to the workflow folder (shown, and the
+    link's target unless viewer_link, relative to the page's own folder, is given).
     """
     colours = palette.layer_colours(layers)
     rois, roi_rows, pair_rows = overview_tables(layers, layer_r2, counts, partition)
@@ -221,7 +227,8 @@ def answers_html(subject, layers, layer_r2, counts, partition, bounds, viewer_hr
     rows = []
     for roi in rois:
         r = roi_rows[roi]
-        best = (f'{_layer(r["best_layer"], colours)} ({100 * r["best_share"]:.0f}%, {r["best_count"]} voxels)'
+        n_sig = "" if r["best_significant"] is None else f', {r["best_significant"]} significant'
+        best = (f'{_layer(r["best_layer"], colours)} ({100 * r["best_share"]:.0f}%, {r["best_count"]} voxels{n_sig})'
                 if r["best_layer"] else "none")
         cells = []
         for l in layers:
@@ -237,9 +244,13 @@ def answers_html(subject, layers, layer_r2, counts, partition, bounds, viewer_hr
         rows.append(f'<tr data-roi="{html.escape(roi)}">{_roi_cell(roi)}<td data-v="{r["n_voxels"]}">'
                     f'{r["n_voxels"]}{undefined}</td><td class="name" data-v="{share}">{best}</td>'
                     f'{"".join(cells)}</tr>')
+    sig_note = ('; "significant": of those voxels, the ones whose best layer\'s R2 is significant, which are '
+                'the ones the best-layer map colours under maps.mask: fdr' if any(roi_rows[r]["best_significant"] is not None for r in rois)
+                else "")
     parts.append('<h3>Which layer best explains each ROI?</h3>'
                  '<p class="note">Best layer: the layer with the highest validation R2 in the most voxels of the ROI, '
-                 'with its share of the ROI\'s voxels (voxels whose R2 is undefined have no best layer).</p>'
+                 'with its share of the ROI\'s voxels (voxels whose R2 is undefined have no best layer). Every voxel '
+                 f'counts here, significant or not{sig_note}.</p>'
                  f'<table class="em-sortable em-roi-table"><thead><tr><th class="name" data-type="text">ROI</th>'
                  f'<th>voxels</th><th class="name">best layer (share of voxels)</th>{head}</tr></thead>'
                  f'<tbody>{"".join(rows)}</tbody></table>')
@@ -311,8 +322,8 @@ def answers_html(subject, layers, layer_r2, counts, partition, bounds, viewer_hr
                          f'<th>median {h["unique_b"]}</th><th>median {h["r2_joint"]}</th></tr></thead>'
                          f'<tbody>{"".join(rows)}</tbody></table></div>')
     if viewer_href:
-        parts.append(f'<p class="note">Interactive 3D/flat view of these results: <a href="{html.escape(viewer_href)}" '
-                     f'target="_blank">{html.escape(viewer_href)}</a> (relative to the folder holding report.html). '
+        parts.append(f'<p class="note">Interactive 3D/flat view of these results: <a href="{html.escape(viewer_link or viewer_href)}" '
+                     f'target="_blank">{html.escape(viewer_href)}</a> (in the workflow folder). '
                      f'pycortex\'s WebGL viewer must be served over HTTP, not opened as a file: run '
                      f'<code>python -m http.server --bind 127.0.0.1 8000</code> in the workflow folder and open '
                      f'<code>http://127.0.0.1:8000/{html.escape(viewer_href)}</code>.</p>')
@@ -321,10 +332,10 @@ def answers_html(subject, layers, layer_r2, counts, partition, bounds, viewer_hr
     return "\n".join(parts)
 
 
-def overview_html(subject, layers, layer_r2, counts, partition, bounds, viewer_href=None) -> str:
+def overview_html(subject, layers, layer_r2, counts, partition, bounds, viewer_href=None, viewer_link=None) -> str:
     """The subject's overview page: ``answers_html`` as a page of its own."""
     return _page(f"{subject}: overview", answers_html(subject, layers, layer_r2, counts, partition, bounds,
-                                                     viewer_href=viewer_href))
+                                                     viewer_href=viewer_href, viewer_link=viewer_link))
 
 
 # --------------------------------------------------------------------------- provenance

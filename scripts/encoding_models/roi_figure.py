@@ -10,6 +10,9 @@ import numpy as np
 
 from .maps import DPI, FIG_WIDTH_IN
 
+# the pale part of a best-layer bar (voxels whose best layer's R2 is not significant)
+PALE_ALPHA = 0.35
+
 
 def roi_overview(roi, n_voxels, r2_by_layer: dict, counts: dict, partitions, colors: dict,
                  shared_color, out_png, title):
@@ -29,13 +32,14 @@ def roi_overview(roi, n_voxels, r2_by_layer: dict, counts: dict, partitions, col
     ax = axes[0]
     data = [np.asarray(r2_by_layer[l], float) for l in layers]
     data = [d[np.isfinite(d)] for d in data]
-    parts = ax.boxplot(data, tick_labels=layers, patch_artist=True, showfliers=False, widths=0.6)
+    parts = ax.boxplot(data, tick_labels=layers, patch_artist=True, showfliers=False, widths=0.6,
+                       medianprops={"color": "black", "linewidth": 1.6})
     for patch, layer in zip(parts["boxes"], layers):
         patch.set_facecolor(colors[layer])
         patch.set_alpha(0.85)
     ax.axhline(0, color="black", lw=0.8)
     ax.set_ylabel("validation R2 per voxel (fraction of variance)")
-    ax.set_title("R2 per layer (box: quartiles, whiskers: 1.5 IQR)")
+    ax.set_title("R2 per layer (line: median, box: quartiles,\nwhiskers: 1.5 IQR)")
     ax.tick_params(axis="x", rotation=45)
 
     ax = axes[1]
@@ -45,7 +49,7 @@ def roi_overview(roi, n_voxels, r2_by_layer: dict, counts: dict, partitions, col
     for x, v in enumerate(values):
         ax.text(x, v, f"{v / total:.0%}", ha="center", va="bottom", fontsize=10)
     ax.set_ylabel("number of voxels")
-    ax.set_title("best layer (highest validation R2)")
+    ax.set_title("best layer (highest validation R2;\nall voxels, significant or not)")
     ax.tick_params(axis="x", rotation=45)
 
     ax = axes[2]
@@ -126,26 +130,44 @@ def partition_bars(df, layers_order, out_png, title):
 
 def best_layer_bars(df, layers, out_png, title):
     """Fraction of each ROI's voxels whose best layer is each layer, as stacked bars in
-    the palette's layer colours. Returns {layer: colour}."""
+    the palette's layer colours; every voxel counts, significant or not. With an
+    ``n_significant`` column (statistics on), each layer's bar is solid for the voxels
+    whose best layer's R2 is significant and pale for the others. Returns {layer: colour}."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
     from . import palette
     colours = palette.layer_colours(layers)
     rois = list(dict.fromkeys(df["roi"]))
-    counts = np.array([[df[(df["roi"] == r) & (df["layer"] == l)]["count"].sum() for l in layers] for r in rois], float)
-    frac = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
+
+    def table(column):
+        return np.array([[df[(df["roi"] == r) & (df["layer"] == l)][column].sum() for l in layers] for r in rois], float)
+
+    counts = table("count")
+    total = np.maximum(counts.sum(axis=1, keepdims=True), 1)
+    frac = counts / total
+    with_sig = "n_significant" in df
+    frac_sig = table("n_significant") / total if with_sig else frac
     fig, ax = plt.subplots(figsize=(FIG_WIDTH_IN, 5))
     bottom = np.zeros(len(rois))
     for li, layer in enumerate(layers):
-        ax.bar(rois, frac[:, li], bottom=bottom, color=colours[layer], label=layer, edgecolor="0.2", linewidth=0.4)
+        ax.bar(rois, frac_sig[:, li], bottom=bottom, color=colours[layer], edgecolor="0.2", linewidth=0.4)
+        if with_sig:
+            ax.bar(rois, frac[:, li] - frac_sig[:, li], bottom=bottom + frac_sig[:, li], color=colours[layer],
+                   alpha=PALE_ALPHA, edgecolor="0.2", linewidth=0.4)
         bottom += frac[:, li]
-    ax.set_ylabel("fraction of the ROI's voxels", fontsize=12)
+    ax.set_ylabel("fraction of the ROI's voxels\n(all, significant or not)", fontsize=12)
     ax.set_title(title, fontsize=15)
     ax.tick_params(axis="x", rotation=90, labelsize=12)
     ax.tick_params(axis="y", labelsize=11)
     ax.set_ylim(0, 1)
-    ax.legend(title="best layer", bbox_to_anchor=(1.01, 1), loc="upper left", fontsize=12, title_fontsize=12)
+    handles = [Patch(facecolor=colours[layer], edgecolor="0.2", label=layer) for layer in layers]
+    if with_sig:
+        handles += [Patch(facecolor="0.45", edgecolor="0.2", label="solid: best layer's\nR2 significant"),
+                    Patch(facecolor="0.45", alpha=PALE_ALPHA, edgecolor="0.2", label="pale: not significant")]
+    ax.legend(handles=handles, title="best layer", bbox_to_anchor=(1.01, 1), loc="upper left", fontsize=12,
+              title_fontsize=12)
     fig.tight_layout()
     fig.savefig(out_png, dpi=DPI)
     plt.close(fig)

@@ -103,7 +103,7 @@ def result_flatmap(store, pycortex_subject, xfm, roi_info_path, result_path, dat
     if legend is not None:
         values = np.where(values < 0, np.nan, values)       # best layer -1: undefined
         cmap, vmin, vmax = palette.best_layer_cmap(legend)
-        categories = list(palette.layer_colours(legend).items()) + [("undefined (not coloured)", palette.UNDEFINED_COLOUR)]
+        categories = list(palette.layer_colours(legend).items()) + [("undefined (grey curvature shows)", palette.UNDEFINED_COLOUR)]
         colorbar_label = colorbar_label or "best layer (highest validation R2)"
     vol = maps.result_volume(values, res["voxel_index"], rinfo)
     outlines = maps.load_roi_outlines(roi_outlines_path) if roi_outlines_path else None

@@ -37,11 +37,15 @@ def overview_page(subject, layers, layer_r2_tsv, counts_tsv, partition_tsv, prep
     """The subject's answers: a page of its own (``report_pages.overview_html``) and the
     HTML fragment that the report's first page includes (``report_pages.answers_html``),
     from its summary tables; values within the rounding bound of ``precision`` (the
-    inputs' precision) and the validation images of prepared.h5 are shown as ~0."""
+    inputs' precision) and the validation images of prepared.h5 are shown as ~0.
+    viewer_href: the viewer's page relative to the workflow folder (where report.html is);
+    the page of its own links to it relative to its own folder."""
     import pandas as pd
     tables = [pd.read_csv(p, sep="\t") for p in (layer_r2_tsv, counts_tsv, partition_tsv)]
     bounds = rounding_bounds(precision, split_sizes(prepared)["validation"])
-    _write(out_html, report_pages.overview_html(subject, layers, *tables, bounds, viewer_href=viewer_href))
+    link = None if viewer_href is None else os.path.relpath(viewer_href, os.path.dirname(os.path.abspath(out_html)))
+    _write(out_html, report_pages.overview_html(subject, layers, *tables, bounds, viewer_href=viewer_href,
+                                                viewer_link=link))
     _write(out_answers, report_pages.answers_html(subject, layers, *tables, bounds, viewer_href=viewer_href))
 
 

@@ -23,7 +23,10 @@ def summaries(prepared_path, layers, fit_paths, best_layer_path, pairs, partitio
     per ROI, the number and fraction of voxels significant at FDR level fdr_q
     (``significance.significant``: q <= fdr_q and a positive value) for each layer's R2
     (n_significant, fraction_significant) and each pair's unique A and unique B
-    (n_significant_unique_a, fraction_significant_unique_a, ..._unique_b).
+    (n_significant_unique_a, fraction_significant_unique_a, ..._unique_b), and in the
+    best-layer counts (which count every voxel, significant or not) n_significant: the
+    voxels of that best layer whose best layer's R2 is significant, those that the
+    best-layer map colours (``stages.maps.significance_blank``).
     """
     import pandas as pd
     from .. import significance
@@ -50,6 +53,12 @@ def summaries(prepared_path, layers, fit_paths, best_layer_path, pairs, partitio
     counts = [{"roi": roi, "layer": layer, "count": int(np.sum(best[m] == li)),
                "n_undefined": int(np.sum(best[m] == comparisons.UNDEFINED_LAYER))}
               for roi, m in zip(rois, members) for li, layer in enumerate(layers)]
+    if stats_paths is not None:
+        # the voxels the best-layer map colours: their best layer's R2 is significant
+        from .maps import significance_blank
+        coloured = ~significance_blank(best_layer_path, "best_layer", stats_paths, "q_r2", fdr_q)
+        for row, (m, li) in zip(counts, [(m, li) for m in members for li in range(len(layers))]):
+            row["n_significant"] = int(np.sum((best[m] == li) & coloured[m]))
     write_tsv(pd.DataFrame(counts), out_counts)
 
     prow = []
