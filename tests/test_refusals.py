@@ -188,6 +188,10 @@ def _parse_check(cfg):
     ({"rois": ["all", "V1v/.."]}, "rois", "does not match"),
     # maps of a download subject without a pycortex database (was a KeyError while building the DAG)
     ({"maps": {"enabled": True}}, f"subjects.{SUBJECT}.urls.pycortex_db", "maps need the subject's pycortex database"),
+    # YAML's .nan passes the schema's bounds (comparisons with NaN are false): refused by key
+    ({"stats": {"fdr_q": float("nan")}}, "stats.fdr_q", "nan is not a finite number"),
+    ({"split": {"pct_holdout": float("nan")}}, "split.pct_holdout", "nan is not a finite number"),
+    ({"summary": {"noise_ceiling_threshold": float("nan")}}, "summary.noise_ceiling_threshold", "not a finite"),
 ])
 def test_parse_time_refusals_of_issue_20(change, key, why, tmp_path, small_subject):
     cfg = _subject(tmp_path, small_subject)

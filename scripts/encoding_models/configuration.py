@@ -27,8 +27,22 @@ def defined_rois(subject_cfg) -> list:
     return layout.roi_names(catalogue)
 
 
+def _check_finite(value, key=""):
+    """Refuse NaN and infinite numbers anywhere in the config (YAML's .nan and .inf pass the
+    schema's bounds, whose comparisons are false for NaN), naming the key."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(key or "config", f"{value!r} is not a finite number")
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _check_finite(v, f"{key}.{k}" if key else str(k))
+    elif isinstance(value, (list, tuple)):
+        for i, v in enumerate(value):
+            _check_finite(v, f"{key}[{i}]")
+
+
 def check(config):
     """Raise ConfigError for the first inconsistency of an (already schema-validated) config."""
+    _check_finite(config)
     layers = list(config["layers"])
     rois = list(config["rois"])
     merged = dict(config.get("merged_rois", {}))
