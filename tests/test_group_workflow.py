@@ -207,6 +207,50 @@ def test_local_files_are_read_in_place_and_never_touched(lab_storage, store, tmp
     assert fingerprint(paths) == before
 
 
+def test_a_local_file_replaced_with_an_earlier_mtime_reruns_what_reads_it(lab_storage, store, tmp_path):
+    """A local file replaced by one with an earlier mtime (mv of a file made before, cp -p,
+    rsync -a, tar x) was used silently: "Nothing to be done", and jobs rerun for another
+    reason read the new file while its sha256 record stayed the old one's."""
+    import h5py
+    from encoding_models.contract import FEATURES_DATASET
+    root, files = lab_storage
+    mine = tmp_path / "storage"                 # a copy of the lab's files that this test may replace
+    shutil.copytree(root, mine)
+    files = {k: ({layer: str(mine / os.path.basename(p)) for layer, p in v.items()} if k == "features"
+                 else str(mine / os.path.basename(v))) for k, v in files.items()}
+    cfg_dir = tmp_path / "cfg"
+    write_yaml(str(cfg_dir / "lab.yaml"), local_config(str(cfg_dir), files, store))
+    wd = tmp_path / "wd"
+    os.makedirs(wd)
+
+    def run(*args):
+        return snakemake(wd, "-c2", "--configfile", str(cfg_dir / "lab.yaml"), *args)
+
+    run()
+    target = files["features"]["Conv2"]
+    record = wd / layout.path(layout.LOCAL_CHECK, subject="lab1", name=layout.path(layout.FEATURES_NAME, layer="Conv2"))
+    old = os.stat(target)
+    assert record.read_text().split()[0] == hashlib.sha256(open(target, "rb").read()).hexdigest()
+    fit = read_h5(str(wd / layout.path(layout.FIT, subject="lab1", model="Conv2")), ["r2"])["r2"]
+    with h5py.File(target, "r") as f:            # the same features, rows shuffled: another file
+        features = f[FEATURES_DATASET][()]
+    new = tmp_path / "elsewhere" / "Conv2.hdf5"
+    os.makedirs(new.parent)
+    with h5py.File(new, "w") as f:
+        f.create_dataset(FEATURES_DATASET, data=features[np.random.default_rng(0).permutation(len(features))])
+    os.utime(new, ns=(old.st_atime_ns, old.st_mtime_ns - 10 ** 9))    # a second older than the file it replaces
+    os.replace(new, target)
+    counts = job_counts(run("-n").stdout)
+    assert counts.get("local_check") == 1, counts                    # the replaced file's check only
+    assert counts.get("fit_layer") == 1 and "prepare" not in counts, counts   # its layer's fit, not the split
+    run()
+    digest = hashlib.sha256(open(target, "rb").read()).hexdigest()
+    assert record.read_text().split()[0] == digest                   # the record is the file the fits read
+    refit = read_h5(str(wd / layout.path(layout.FIT, subject="lab1", model="Conv2")), ["r2"])["r2"]
+    assert not np.allclose(fit, refit, equal_nan=True)
+    assert "Nothing to be done" in run("-n").stdout + run("-n").stderr    # and then it is settled
+
+
 @pytest.mark.parametrize("problem", ["missing", "html", "pin"])
 def test_bad_local_file_fails_naming_key_and_path(lab_storage, store, tmp_path, problem):
     root, files = lab_storage

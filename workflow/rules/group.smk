@@ -28,6 +28,7 @@ rule local_check:
     params:
         key=lambda wc: local_pin(wc)[0],
         sha256=lambda wc: local_pin(wc)[1],
+        stamp=local_stamp,
     script:
         "../../scripts/local_check.py"
 

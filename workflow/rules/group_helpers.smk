@@ -25,6 +25,15 @@ def local_names():
     return "|".join(re.escape(n) for n in sorted(names)) or "^$"
 
 
+def local_stamp(wildcards):
+    """The local file's size, mtime, ctime and inode (a param of local_check): a file
+    replaced or rewritten since its check reruns the check, and so every job that reads
+    it, even when its mtime is older than the record (mv, cp -p, rsync -a, tar x keep an
+    earlier mtime; ctime cannot be set back)."""
+    st = os.stat(local_file(wildcards))
+    return f"size={st.st_size} mtime_ns={st.st_mtime_ns} ctime_ns={st.st_ctime_ns} inode={st.st_ino}"
+
+
 def local_pin(wildcards):
     """(config key, pinned sha256 or None) of a local subject's file."""
     key, layer = layout.input_key(wildcards.name)
