@@ -144,8 +144,28 @@ def fake_subject_tables(root, subject, layers, rois, rng, shift=0.0):
     prepared = str(root / f"{subject}_prepared.h5")
     val = np.zeros(100, bool)
     val[:20] = True
-    write_h5(prepared, {"val": val, "trn": ~val, "holdout": np.zeros(100, bool)}, attrs={"n_val_dropped": 3})
+    write_h5(prepared, {"val": val, "trn": ~val, "holdout": np.zeros(100, bool),
+                        "noise_ceiling": rng.uniform(0, 0.8, 50)}, attrs={"n_val_dropped": 3})
     return paths, prepared
+
+
+def test_one_data_set_configured_as_two_subjects_is_refused(tmp_path):
+    """Issue found by an attack review: subjects whose blocks were copied (files too) with
+    only the name or split seed changed were pooled as independent subjects, exit 0."""
+    import shutil
+    from encoding_models.stages import group as stage
+    rng = np.random.default_rng(0)
+    tables, prepared = {}, {}
+    for s in ("s1", "s2", "s3"):
+        tables[s], prepared[s] = fake_subject_tables(tmp_path, s, ["Conv1", "Conv2"], ["V1v"], rng)
+    out = {t: str(tmp_path / "group" / f"{t}.tsv") for t in ("layer_r2", "partition", "best_layer", "validation")}
+    stage.group_summaries(["s1", "s2", "s3"], ["Conv1", "Conv2"], tables, prepared, n_random=100, seed=0, out=out)
+    shutil.copy(prepared["s1"], prepared["s3"])          # s3: s1's data under another name
+    shutil.rmtree(tmp_path / "group")
+    with pytest.raises(ValueError, match=r"subjects\.s3': the same data as subject 's1'"):
+        stage.group_summaries(["s1", "s2", "s3"], ["Conv1", "Conv2"], tables, prepared, n_random=100, seed=0,
+                              out=out)
+    assert not (tmp_path / "group").exists()
 
 
 def test_group_stage_for_eight_subjects_and_five_layers_takes_seconds(tmp_path):

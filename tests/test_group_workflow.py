@@ -251,6 +251,30 @@ def test_a_local_file_replaced_with_an_earlier_mtime_reruns_what_reads_it(lab_st
     assert "Nothing to be done" in run("-n").stdout + run("-n").stderr    # and then it is settled
 
 
+def test_one_file_as_two_layers_or_two_subjects_is_refused_at_parse_time(lab_storage, store, tmp_path):
+    """Found by an attack review: one features file given for two layers made the first
+    layer best in every voxel; one betas file for two subjects pooled a data set as two
+    independent subjects; both exited 0."""
+    from encoding_models import configuration
+    root, files = lab_storage
+    cfg_dir = tmp_path / "cfg"
+    os.makedirs(cfg_dir)
+    twice = {**files, "features": {"Conv1": files["features"]["Conv1"], "Conv2": files["features"]["Conv1"]}}
+    path = str(cfg_dir / "lab.yaml")
+    cfg = local_config(str(cfg_dir), twice, store)
+    write_yaml(path, cfg)
+    with pytest.raises(configuration.ConfigError, match=r"subjects\.lab1\.files\.features\.Conv2.*layer 'Conv1'"):
+        configuration.resolve_local(cfg, [path])
+    os.link(files["betas"], tmp_path / "hardlink.hdf5")        # a hard link is the same file too
+    cfg = local_config(str(cfg_dir), files, store)
+    cfg["subjects"]["lab2"] = {**cfg["subjects"]["lab1"], "split_seed": 1,
+                               "files": {**cfg["subjects"]["lab1"]["files"],
+                                         "betas": os.path.relpath(tmp_path / "hardlink.hdf5", cfg_dir)}}
+    write_yaml(path, cfg)
+    with pytest.raises(configuration.ConfigError, match=r"subjects\.lab2\.files\.betas.*subject 'lab1'"):
+        configuration.resolve_local(cfg, [path])
+
+
 @pytest.mark.parametrize("problem", ["missing", "html", "pin"])
 def test_bad_local_file_fails_naming_key_and_path(lab_storage, store, tmp_path, problem):
     root, files = lab_storage

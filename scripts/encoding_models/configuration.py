@@ -268,6 +268,33 @@ def resolve_local(config, config_files) -> None:
                 s["files"]["features"][layer] = path
             else:
                 s["files"][key] = path
+    _refuse_shared_files(config, layers)
+
+
+def _refuse_shared_files(config, layers):
+    """Refuse one file (same path, link or hard link) given as two layers' features of a
+    subject (the layers would be one model twice, and the first would win every voxel)
+    or as two subjects' betas (the group would count one data set as independent
+    subjects). Raises ConfigError naming the later key and the earlier one."""
+    import os
+    betas = {}
+    for subject, s in config["subjects"].items():
+        if s["source"] != "local":
+            continue
+        seen = {}
+        for (key, layer), path in local_files(s, layers).items():
+            st = os.stat(path)
+            ident = (st.st_dev, st.st_ino)
+            if key == "features":
+                if ident in seen:
+                    raise ConfigError(local_key(subject, key, layer), f"{path} is also the features of layer "
+                                      f"{seen[ident]!r}: two layers would be the same model")
+                seen[ident] = layer
+            elif key == "betas":
+                if ident in betas:
+                    raise ConfigError(local_key(subject, key), f"{path} is also the betas of subject {betas[ident]!r}: "
+                                      "one data set would count as two subjects")
+                betas[ident] = subject
 # ------------------------------------------------------------------ feature extractors
 def extractor_layers(config) -> dict:
     """{layer: (extractor name, node)} over every configured extractor, checked: a layer name

@@ -114,6 +114,7 @@ def group_summaries(subjects, layers, tables, prepared, *, n_random, seed, out):
     with data dropped (not seen by every subject).
     """
     import pandas as pd
+    refuse_duplicate_subjects(subjects, prepared)
     frames = {t: [pd.read_csv(tables[s][t], sep="\t") for s in subjects]
               for t in ("layer_r2", "best_layer_counts", "partition")}
     keys = ["roi", "layer"]
@@ -157,6 +158,26 @@ def group_summaries(subjects, layers, tables, prepared, *, n_random, seed, out):
     write_tsv(pd.DataFrame(val), out["validation"])
     log.info("group of %d subjects (%s): %d R2 tests, %d partition tests", len(subjects), ", ".join(subjects),
              len(r2), len(parts))
+
+
+def refuse_duplicate_subjects(subjects, prepared):
+    """Refuse a group in which two subjects hold the same data (a subject's block copied
+    with its files copied too, and only its name or split seed changed): the group's tests
+    count subjects as independent. Same data: the same noise ceiling in every voxel (not
+    a constant one, which would say nothing); the parse-time check catches the same file
+    given twice (``configuration.resolve_local``)."""
+    import hashlib
+    seen = {}
+    for s in subjects:
+        nc = read_h5(prepared[s], ["noise_ceiling"])["noise_ceiling"]
+        if np.unique(nc[np.isfinite(nc)]).size < 2:
+            continue
+        key = (nc.shape, hashlib.sha256(np.ascontiguousarray(nc, dtype=float).tobytes()).hexdigest())
+        if key in seen:
+            raise ValueError(f"config 'subjects.{s}': the same data as subject '{seen[key]}' (the same noise "
+                             f"ceiling in all {nc.size} voxels): one data set would count as two subjects in the "
+                             "group; give each subject its own files or leave one out of group.subjects")
+        seen[key] = s
 
 
 def _prepared_counts(path):
