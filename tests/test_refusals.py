@@ -101,13 +101,17 @@ def test_integer_features_are_read_as_numbers(tmp_path, small_subject):
 
 def test_undefined_r2_is_nan_counted_and_never_a_layer(tmp_path, small_subject):
     """A voxel constant over the validation images: R2 undefined (NaN, not -inf), best
-    layer -1, excluded from every summary and counted in n_undefined; no NaN/inf in TSVs."""
+    layer -1, excluded from every summary and counted in n_undefined; no NaN/inf in TSVs.
+    A voxel constant over the training images (every model predicts its mean, so every
+    layer has the same R2): best layer -1 too, not the first layer (found by an attack
+    review: the reference's argmax made Conv1 win it)."""
     holder = {}
 
     def flatten_on_val(s):
         b = s["betas"]
         shared = np.asarray(s["image_info"]["shared1000"])
         b[shared & ~np.isnan(b[:, 0]), 4] = 0.5
+        b[~shared & ~np.isnan(b[:, 0]), 7] = 0.0
         holder["voxel"] = 4
     cfg = _subject(tmp_path, small_subject, flatten_on_val)
     rc, out, wd = _run(tmp_path, cfg)
@@ -116,7 +120,12 @@ def test_undefined_r2_is_nan_counted_and_never_a_layer(tmp_path, small_subject):
     fit = read_h5(base / "fits" / "Conv1.h5")
     k = int(np.flatnonzero(fit["voxel_index"] == holder["voxel"])[0])
     assert np.isnan(fit["r2"][k]) and np.isfinite(np.delete(fit["r2"], k)).all()
-    assert read_h5(base / "best_layer.h5")["best_layer"][k] == -1
+    best = read_h5(base / "best_layer.h5")["best_layer"]
+    assert best[k] == -1
+    flat = int(np.flatnonzero(fit["voxel_index"] == 7)[0])
+    r2 = [read_h5(base / "fits" / f"{layer}.h5", ["r2"])["r2"][flat] for layer in LAYERS[:3]]
+    assert np.isfinite(r2).all() and len(set(r2)) == 1 and best[flat] == -1     # a tie, not Conv1
+    assert (best == -1).sum() == 2
     assert read_h5(base / "prepared.h5")["r2_undefined"].sum() == 1
     for table in layout.SUMMARY_TABLES:
         text = (base / "summary" / f"{table}.tsv").read_text()
@@ -125,7 +134,8 @@ def test_undefined_r2_is_nan_counted_and_never_a_layer(tmp_path, small_subject):
     row = q1[(q1.roi == "all") & (q1.layer == "Conv1")].iloc[0]
     assert row.n_undefined == 1 and row.n_voxels == fit["r2"].size - 1
     counts = pd.read_csv(base / "summary" / "best_layer_counts.tsv", sep="\t")
-    assert counts[counts.roi == "all"]["count"].sum() == fit["r2"].size - 1
+    assert counts[counts.roi == "all"]["count"].sum() == fit["r2"].size - 2
+    assert (counts[counts.roi == "all"]["n_undefined"] == 2).all()
 
 
 def test_one_layer_runs_everything_that_exists(tmp_path, small_subject):

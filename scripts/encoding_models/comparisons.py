@@ -33,10 +33,13 @@ UNDEFINED_LAYER = -1
 
 
 def best_layer(r2_by_layer) -> tuple:
-    """Index of the best layer per voxel (first on ties, like np.argmax) and its R2.
+    """Index of the best layer per voxel (np.argmax, as the reference) and its R2.
 
     Where any layer's R2 is undefined (NaN: the voxel is constant over the validation
-    images), the best layer is UNDEFINED_LAYER (-1) and its R2 NaN, never a layer.
+    images), or where two or more layers share the highest R2 exactly (a voxel constant
+    over the training images, which every model predicts by its mean; the same features
+    twice), the best layer is UNDEFINED_LAYER (-1) and its R2 NaN, never a layer: the
+    reference's argmax would name the first of the tied layers.
 
     Parameters
     ----------
@@ -47,14 +50,16 @@ def best_layer(r2_by_layer) -> tuple:
     -------
     best : ndarray [V], int64
         Position of the best layer in ``r2_by_layer``; UNDEFINED_LAYER (-1) where any
-        layer's R2 is NaN.
+        layer's R2 is NaN or the highest R2 is tied.
     best_r2 : ndarray [V], float
         Its R2; NaN where ``best`` is UNDEFINED_LAYER.
     """
     stack = np.stack(r2_by_layer, axis=0)
-    undefined = np.isnan(stack).any(axis=0)
-    best = np.argmax(np.where(np.isnan(stack), -np.inf, stack), axis=0)
+    filled = np.where(np.isnan(stack), -np.inf, stack)
+    best = np.argmax(filled, axis=0)
     best_r2 = np.take_along_axis(stack, best[None], axis=0)[0]
+    tied = (filled == filled.max(axis=0)).sum(axis=0) > 1
+    undefined = np.isnan(stack).any(axis=0) | tied
     best[undefined] = UNDEFINED_LAYER
     best_r2[undefined] = np.nan
     return best, best_r2
