@@ -78,17 +78,29 @@ def _overflowing(betas):
 
 
 @pytest.mark.parametrize("case, features, message", [
-    ("identical rows", lambda f: np.tile(f[:1], (f.shape[0], 1)), "identical on every train/holdout image"),
-    ("no columns", lambda f: np.zeros((f.shape[0], 0), np.float32), "0 columns"),
-    ("more features than train images", lambda f: np.random.default_rng(0).standard_normal((f.shape[0], 400)),
+    ("identical rows", lambda f, s: np.tile(f[:1], (f.shape[0], 1)), "identical on every train/holdout image"),
+    ("no columns", lambda f, s: np.zeros((f.shape[0], 0), np.float32), "0 columns"),
+    ("more features than train images", lambda f, s: np.random.default_rng(0).standard_normal((f.shape[0], 400)),
      "train split only"),
+    # one float64 cell beyond float32's range in a validation row: the layer's R2 was NaN in every voxel, exit 0
+    ("beyond float32", lambda f, s: _with_val_cell(f, s, 1e39), "not finite after z-scoring and rounding to float32"),
 ])
 def test_designs_without_information_stop_in_crossprod(case, features, message, tmp_path, small_subject):
-    cfg = _subject(tmp_path, small_subject, lambda s: s["features"].update(Conv2=features(s["features"]["Conv2"])))
+    cfg = _subject(tmp_path, small_subject,
+                   lambda s: s["features"].update(Conv2=features(s["features"]["Conv2"], s)))
     rc, out, wd = _run(tmp_path, cfg)
     assert rc != 0 and message in out and "Conv2.hdf5" in out
     assert not any(r.startswith(f"{SUBJECT}/crossprod/Conv2") for r in _results(wd))
     assert not any(r.startswith(f"{SUBJECT}/fits") and "Conv2" in r for r in _results(wd))
+
+
+def _with_val_cell(f, subject, value):
+    """float64 features with ``value`` in column 0 of the first validation row (shared1000, seen)."""
+    info = subject["image_info"]
+    row = int(np.flatnonzero(np.asarray(info["shared1000"]) & (np.asarray(info["n_reps"]) > 0))[0])
+    f = f.astype(np.float64)
+    f[row, 0] = value
+    return f
 
 
 def test_integer_features_are_read_as_numbers(tmp_path, small_subject):
