@@ -76,3 +76,41 @@ def test_changing_an_extractor_reruns_only_its_features_and_downstream(images_ru
     conf.write_text(yaml.safe_dump(new))
     counts = job_counts(snakemake(wd, "-n", "--configfile", str(conf)).stdout)
     assert "extract_alexnet_random" not in counts and counts.get("fit_layer") == 3 and len(layer_jobs(counts, "fit_pairs")) == 2
+
+
+def test_a_stimulus_file_replaced_with_an_earlier_mtime_reruns_the_extraction(images_run, tmp_path):
+    """stimuli.path is read in place, and its path is not a param (moving the file reruns
+    nothing); a file replaced by another with an earlier mtime (mv, cp -p, rsync -a) reran
+    nothing either, and the features stayed the old images'. Its size and mtime are now."""
+    import shutil
+    from encoding_models import layout
+    src, images_cfg = images_run
+    res = os.path.join(src, layout.path(layout.SUBJECT_DIR, subject="demo"))
+    stimuli = tmp_path / "shared" / "stimuli.hdf5"           # a lab's copy, read in place
+    os.makedirs(stimuli.parent)
+    shutil.copy(os.path.join(res, layout.INPUT_NAMES["stimuli"]), stimuli)
+    demo_cfg = images_cfg["subjects"]["demo"]
+    url = lambda key: f"file://{os.path.join(res, layout.INPUT_NAMES[key])}"
+    cfg = copy.deepcopy(images_cfg)
+    cfg["subjects"] = {"lab": {"source": "download", "split_seed": demo_cfg["split_seed"],
+                               "urls": {**{k: url(k) for k in ("betas", "image_info", "roi_info")}, "features": {}},
+                               "stimuli": {**demo_cfg["stimuli"], "path": str(stimuli)}}}
+    wd = tmp_path / "wd"
+    write_config(wd, cfg)
+    target = layout.path(layout.FEATURES, subject="lab", layer=cfg["layers"][0])
+    snakemake(wd, "-c2", target)
+    assert not job_counts(snakemake(wd, "-n", target).stdout)
+    moved = tmp_path / "moved" / "stimuli.hdf5"               # moved, unchanged: nothing reruns
+    os.makedirs(moved.parent)
+    os.replace(stimuli, moved)
+    os.replace(moved, stimuli)
+    assert not job_counts(snakemake(wd, "-n", target).stdout)
+    old = os.stat(stimuli)
+    new = tmp_path / "other.hdf5"                             # the same images in another order
+    with h5py.File(stimuli, "r") as f, h5py.File(new, "w") as g:
+        images = f[demo_cfg["stimuli"]["dataset"]][()]
+        g.create_dataset(demo_cfg["stimuli"]["dataset"], data=images[::-1])
+    os.utime(new, ns=(old.st_atime_ns, old.st_mtime_ns - 10 ** 9))
+    os.replace(new, stimuli)
+    counts = job_counts(snakemake(wd, "-n", target).stdout)
+    assert counts.get("extract_alexnet_random") == 1, counts

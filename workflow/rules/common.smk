@@ -272,6 +272,26 @@ def download_names():
 
 
 # ------------------------------------------------------------------ feature extraction (features.smk)
+def file_stamp(path):
+    """Size and mtime of a user's file read in place, as a param: any change reruns the
+    job, an earlier mtime too (mv of a file made before, cp -p, rsync -a and tar x keep
+    it), where Snakemake reruns only for a newer one. Moving the file elsewhere without
+    changing it keeps both."""
+    st = os.stat(path)
+    return f"size={st.st_size} mtime_ns={st.st_mtime_ns}"
+
+
+def extractor_stimuli(wildcards):
+    """The subject's stimuli settings that change its features (params of an extraction):
+    dataset, column, base and, for a stimulus file read in place (stimuli.path), its
+    ``file_stamp`` (not its path: moving the file reruns nothing)."""
+    s = subject_cfg(wildcards.subject)["stimuli"]
+    out = {k: v for k, v in s.items() if k != "path"}
+    if s.get("path"):
+        out["file"] = file_stamp(configuration.stimuli_path(wildcards.subject, subject_cfg(wildcards.subject)))
+    return out
+
+
 def extractor_inputs(wildcards):
     """The subject's image_info and stimulus file (a download, the demo's, or read in place)."""
     s = subject_cfg(wildcards.subject)

@@ -35,11 +35,7 @@ for _name, _nodes in EXTRACTORS.items():
             name=_name,
             extractor=configuration.extractor_params(config, _name),
             nodes=dict(_nodes),
-            stimuli=lambda wc: {
-                k: v
-                for k, v in subject_cfg(wc.subject)["stimuli"].items()
-                if k != "path"
-            },
+            stimuli=extractor_stimuli,
             split=extractor_split(_name),
         script:
             "../../scripts/extract_features.py"

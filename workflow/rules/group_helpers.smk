@@ -26,12 +26,9 @@ def local_names():
 
 
 def local_stamp(wildcards):
-    """The local file's size, mtime, ctime and inode (a param of local_check): a file
-    replaced or rewritten since its check reruns the check, and so every job that reads
-    it, even when its mtime is older than the record (mv, cp -p, rsync -a, tar x keep an
-    earlier mtime; ctime cannot be set back)."""
-    st = os.stat(local_file(wildcards))
-    return f"size={st.st_size} mtime_ns={st.st_mtime_ns} ctime_ns={st.st_ctime_ns} inode={st.st_ino}"
+    """The local file's ``file_stamp`` (a param of local_check): a file replaced since its
+    check reruns the check, and so every job that reads it."""
+    return file_stamp(local_file(wildcards))
 
 
 def local_pin(wildcards):
