@@ -288,7 +288,11 @@ def extractor_stimuli(wildcards):
     s = subject_cfg(wildcards.subject)["stimuli"]
     out = {k: v for k, v in s.items() if k != "path"}
     if s.get("path"):
-        out["file"] = file_stamp(configuration.stimuli_path(wildcards.subject, subject_cfg(wildcards.subject)))
+        out["file"] = file_stamp(
+            configuration.stimuli_path(
+                wildcards.subject, subject_cfg(wildcards.subject)
+            )
+        )
     return out
 
 
