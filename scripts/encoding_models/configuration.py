@@ -295,6 +295,8 @@ def _refuse_shared_files(config, layers):
                     raise ConfigError(local_key(subject, key), f"{path} is also the betas of subject {betas[ident]!r}: "
                                       "one data set would count as two subjects")
                 betas[ident] = subject
+
+
 # ------------------------------------------------------------------ feature extractors
 def extractor_layers(config) -> dict:
     """{layer: (extractor name, node)} over every configured extractor, checked: a layer name

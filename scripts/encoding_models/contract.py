@@ -85,6 +85,23 @@ def check_design(path, layer, x_fit, n_trn):
                                       "or use more images)")
 
 
+def nonfinite_rows(x) -> np.ndarray:
+    """Indices of the rows of a 2-D array holding NaN or inf."""
+    return np.unique(np.nonzero(~np.isfinite(x))[0])
+
+
+def check_normalized(path, precision, xs, image_rows):
+    """The z-scored features of each split (``splits.split_normalize``, rounded to
+    ``precision``) must be finite: a finite float64 beyond float32's range would blank the
+    layer's R2 everywhere. xs: split -> [n x p]; image_rows: split -> image_info row of each."""
+    for split, x in xs.items():
+        bad = nonfinite_rows(x)
+        if bad.size:
+            raise DataContractError(path, f"{bad.size} {split} row(s) are not finite after z-scoring and rounding to "
+                                          f"{precision} (image_info rows {image_rows[split][bad][:5].tolist()}): "
+                                          f"values too large for {precision}")
+
+
 def load_features(path, n_rows=None) -> np.ndarray:
     """Features [images x features], checked finite, non-empty and (optionally) row count.
 
@@ -102,9 +119,8 @@ def load_features(path, n_rows=None) -> np.ndarray:
         raise DataContractError(path, f"has {data.shape[0]} rows, image_info has {n_rows}")
     if data.shape[1] == 0:
         raise DataContractError(path, "features have 0 columns: the model would be intercept-only")
-    bad = ~np.isfinite(data)
-    if bad.any():
-        rows = np.unique(np.nonzero(bad)[0])
+    rows = nonfinite_rows(data)
+    if rows.size:
         raise DataContractError(path, f"features hold NaN or inf in {len(rows)} rows (first: {rows[:5].tolist()})")
     return data
 

@@ -244,9 +244,9 @@ def answers_html(subject, layers, layer_r2, counts, partition, bounds, viewer_hr
         rows.append(f'<tr data-roi="{html.escape(roi)}">{_roi_cell(roi)}<td data-v="{r["n_voxels"]}">'
                     f'{r["n_voxels"]}{undefined}</td><td class="name" data-v="{share}">{best}</td>'
                     f'{"".join(cells)}</tr>')
+    with_sig = any(roi_rows[r]["best_significant"] is not None for r in rois)
     sig_note = ('; "significant": of those voxels, the ones whose best layer\'s R2 is significant, which are '
-                'the ones the best-layer map colours under maps.mask: fdr' if any(roi_rows[r]["best_significant"] is not None for r in rois)
-                else "")
+                'the ones the best-layer map colours under maps.mask: fdr') if with_sig else ""
     parts.append('<h3>Which layer best explains each ROI?</h3>'
                  '<p class="note">Best layer: the layer with the highest validation R2 in the most voxels of the ROI, '
                  'with its share of the ROI\'s voxels (voxels whose R2 is undefined have no best layer). Every voxel '

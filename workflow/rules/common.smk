@@ -285,14 +285,10 @@ def extractor_stimuli(wildcards):
     """The subject's stimuli settings that change its features (params of an extraction):
     dataset, column, base and, for a stimulus file read in place (stimuli.path), its
     ``file_stamp`` (not its path: moving the file reruns nothing)."""
-    s = subject_cfg(wildcards.subject)["stimuli"]
-    out = {k: v for k, v in s.items() if k != "path"}
-    if s.get("path"):
-        out["file"] = file_stamp(
-            configuration.stimuli_path(
-                wildcards.subject, subject_cfg(wildcards.subject)
-            )
-        )
+    cfg = subject_cfg(wildcards.subject)
+    out = {k: v for k, v in cfg["stimuli"].items() if k != "path"}
+    if cfg["stimuli"].get("path"):
+        out["file"] = file_stamp(configuration.stimuli_path(wildcards.subject, cfg))
     return out
 
 

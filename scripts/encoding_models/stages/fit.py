@@ -29,14 +29,9 @@ def crossprod(features_path, responses_paths, prepared_path, layer, precision, d
     contract.check_design(features_path, layer, splits.quantize(f[fit_rows], precision), int(prep["trn"].sum()))
     xs = [splits.quantize(x, precision).astype(np.float64)
           for x in splits.split_normalize(f, prep["trn"], prep["holdout"], prep["val"])]
-    for split, x in zip(("trn", "holdout", "val"), xs):
-        bad = np.unique(np.nonzero(~np.isfinite(x))[0])
-        if bad.size:      # a finite float64 beyond float32's range would blank the layer's R2 everywhere
-            rows = prep["good_rows"][np.flatnonzero(prep[split])][bad]
-            raise contract.DataContractError(
-                features_path, f"{bad.size} {split} row(s) are not finite after "
-                f"z-scoring and rounding to {precision} (image_info rows {rows[:5].tolist()}): values too large "
-                f"for {precision}")
+    names = ("trn", "holdout", "val")
+    contract.check_normalized(features_path, precision, dict(zip(names, xs)),
+                              {s: prep["good_rows"][np.flatnonzero(prep[s])] for s in names})
     dev = runtime.resolve_device(device)
     y = {split: responses.SplitResponses(responses_paths[split]) for split in ("trn", "holdout")}
     xty_trn = ridge.cross_products(xs[0], y["trn"], batch_size=batch_size, device=dev)

@@ -50,7 +50,7 @@ def best_layer(fit_paths, layers, out_path):
     best, best_r2 = comparisons.best_layer(r2)
     write_h5(out_path, {"best_layer": best, "best_r2": best_r2, "voxel_index": fits[0]["voxel_index"],
                         "layers": np.array(layers)})
+    n_undefined = int((best == comparisons.UNDEFINED_LAYER).sum())
     n_nan = int(np.isnan(np.stack(r2)).any(axis=0).sum())
     log.info("best layer undefined in %d of %d voxels: %d with an undefined R2, %d with the highest R2 tied "
-             "between layers", int((best == comparisons.UNDEFINED_LAYER).sum()), best.size, n_nan,
-             int((best == comparisons.UNDEFINED_LAYER).sum()) - n_nan)
+             "between layers", n_undefined, best.size, n_nan, n_undefined - n_nan)

@@ -50,15 +50,19 @@ def summaries(prepared_path, layers, fit_paths, best_layer_path, pairs, partitio
     write_tsv(pd.DataFrame(rows), out_layer_r2)
 
     best = read_h5(best_layer_path, ["best_layer"])["best_layer"]
-    counts = [{"roi": roi, "layer": layer, "count": int(np.sum(best[m] == li)),
-               "n_undefined": int(np.sum(best[m] == comparisons.UNDEFINED_LAYER))}
-              for roi, m in zip(rois, members) for li, layer in enumerate(layers)]
+    coloured = None
     if stats_paths is not None:
         # the voxels the best-layer map colours: their best layer's R2 is significant
         from .maps import significance_blank
         coloured = ~significance_blank(best_layer_path, "best_layer", stats_paths, "q_r2", fdr_q)
-        for row, (m, li) in zip(counts, [(m, li) for m in members for li in range(len(layers))]):
-            row["n_significant"] = int(np.sum((best[m] == li) & coloured[m]))
+    counts = []
+    for roi, m in zip(rois, members):
+        for li, layer in enumerate(layers):
+            row = {"roi": roi, "layer": layer, "count": int(np.sum(best[m] == li)),
+                   "n_undefined": int(np.sum(best[m] == comparisons.UNDEFINED_LAYER))}
+            if coloured is not None:
+                row["n_significant"] = int(np.sum((best[m] == li) & coloured[m]))
+            counts.append(row)
     write_tsv(pd.DataFrame(counts), out_counts)
 
     prow = []
